@@ -1,0 +1,29 @@
+import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { Config } from '../temporal.config.js';
+
+// The SDK warns on every process start that future releases need Node 22; versions are pinned, so the warning is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+export interface AwsClients {
+  apigw: APIGatewayClient;
+  sm: SecretsManagerClient;
+  kms: KMSClient;
+}
+
+/**
+ * One set of SDK clients per process. Against the sandbox the endpoint is moto and the credentials
+ * are dummies; in production the default credential chain applies.
+ */
+export function createAwsClients(aws: Config['aws']): AwsClients {
+  const sandbox = aws.endpoint !== undefined;
+  const common = {
+    region: aws.region,
+    maxAttempts: aws.maxAttempts,
+    ...(sandbox
+      ? { endpoint: aws.endpoint, credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' } }
+      : {}),
+  };
+  return { apigw: new APIGatewayClient(common), sm: new SecretsManagerClient(common), kms: new KMSClient(common) };
+}

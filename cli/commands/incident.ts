@@ -1,0 +1,177 @@
+import type { Command } from 'commander';
+import type { WorkflowHandle } from '@temporalio/client';
+import { parseAlert, type Alert } from '../../domain/alert.js';
+import { parseDurationSeconds } from '../../domain/duration.js';
+import { normaliseIncidentId } from '../../domain/fingerprint.js';
+import type { IncidentState } from '../../domain/incident.js';
+import { AlertDeliverer } from '../../intake/deliver.js';
+import { playbookDefaults } from '../../temporal.config.js';
+import { containUpdate, extendUpdate, resolveUpdate, stateQuery } from '../../workflows/definitions.js';
+import { clientFor, configFrom, operator, type GlobalOptions } from '../context.js';
+import { CliError, explain, usageError } from '../errors.js';
+import { renderIncident, renderList } from '../render.js';
+
+const TYPE_ALIASES: Record<string, Alert['type']> = {
+  credential: 'credential.compromised',
+  'credential.compromised': 'credential.compromised',
+  abuse: 'endpoint.abuse',
+  'endpoint.abuse': 'endpoint.abuse',
+};
+
+interface OpenOptions {
+  type: string;
+  severity: string;
+  client?: string;
+  apiKey?: string;
+  secret?: string;
+  restApi?: string;
+  stage?: string;
+  resource?: string;
+  method?: string;
+  as?: string;
+  json?: boolean;
+}
+
+/** Builds the same Alert an alert source would send, so operator incidents take the intake path. */
+export function operatorAlert(o: OpenOptions): Alert {
+  const type = TYPE_ALIASES[o.type];
+  if (!type) throw usageError(`--type must be one of: ${Object.keys(TYPE_ALIASES).join(', ')}`);
+  const endpoint = o.restApi || o.stage
+    ? { restApiId: o.restApi, stage: o.stage ?? 'prod', resourcePath: o.resource, httpMethod: o.method?.toUpperCase() }
+    : undefined;
+  const candidate = {
+    source: `operator:${operator(o.as)}`,
+    type,
+    severity: o.severity,
+    observedAt: new Date().toISOString(),
+    subject: { clientId: o.client, apiKeyId: o.apiKey, secretId: o.secret, endpoint },
+  };
+  const parsed = parseAlert(JSON.parse(JSON.stringify(candidate)));
+  if (!parsed.ok) throw usageError(`invalid incident: ${parsed.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
+  return parsed.value;
+}
+
+export function registerIncidentCommands(program: Command): void {
+  const globals = () => program.opts<GlobalOptions>();
+  const incident = program.command('incident').description('open, inspect, contain, extend and resolve incidents');
+
+  incident
+    .command('open')
+    .description('open an incident by hand: the same path and playbooks as an alert')
+    .requiredOption('-t, --type <type>', 'credential (credential.compromised) or abuse (endpoint.abuse)')
+    .option('-s, --severity <level>', 'low | medium | high | critical (low/medium wait for `incident contain`)', 'high')
+    .option('--client <clientId>', 'the third-party client whose keys and secrets are compromised')
+    .option('--api-key <id>', 'one API Gateway API key id')
+    .option('--secret <id>', 'one Secrets Manager secret name or ARN')
+    .option('--rest-api <id>', 'abused REST API id (abuse)')
+    .option('--stage <name>', 'abused stage (abuse)', undefined)
+    .option('--resource <path>', 'abused resource path, e.g. /payments (abuse; default: whole stage)')
+    .option('--method <verb>', 'abused HTTP method (abuse; default: all)')
+    .option('--as <operator>', 'who is opening it (default: $BULWARK_OPERATOR or $USER)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', '\nExamples:\n  bulwark incident open --type credential --client acme-pay\n  bulwark incident open --type abuse --rest-api a1b2c3 --stage prod --resource /payments --method POST --severity medium')
+    .action(async (o: OpenOptions) => {
+      const alert = operatorAlert(o);
+      const config = configFrom(globals());
+      const client = await clientFor(config);
+      const deliverer = new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config));
+      const delivered = await deliverer.deliver(alert, undefined, `operator:${operator(o.as)}`).catch((err) => {
+        throw new CliError(explain(err, { temporalAddress: config.temporal.address }));
+      });
+      if (o.json) console.log(JSON.stringify(delivered));
+      else console.log(`${delivered.deduplicated ? 'attached to open incident' : 'opened'} ${delivered.incidentId}\n  follow it: bulwark incident show ${delivered.incidentId}`);
+    });
+
+  incident
+    .command('list')
+    .description('incidents, newest first (open ones by default)')
+    .option('-a, --all', 'include resolved incidents')
+    .option('-n, --limit <n>', 'at most this many', '50')
+    .option('--json', 'print JSON')
+    .action(async (o: { all?: boolean; limit: string; json?: boolean }) => {
+      const config = configFrom(globals());
+      const client = await clientFor(config);
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw usageError('--limit must be a positive whole number');
+      const query = `WorkflowType = 'incidentWorkflow'${o.all ? '' : ` AND ExecutionStatus = 'Running'`}`;
+      const rows = [];
+      try {
+        for await (const wf of client.workflow.list({ query })) {
+          if (rows.length >= limit) break;
+          let state: IncidentState | undefined;
+          try {
+            state = await client.workflow.getHandle(wf.workflowId, wf.runId).query(stateQuery);
+          } catch {
+            // A closed run with no worker to answer queries still gets a row.
+          }
+          rows.push({
+            id: wf.workflowId,
+            status: state?.status ?? (wf.status.name === 'COMPLETED' ? 'resolved' : wf.status.name.toLowerCase()),
+            type: state?.alert.type ?? '?',
+            severity: state?.severity ?? '?',
+            alerts: state?.alertCount ?? 0,
+            opened: wf.startTime.toISOString(),
+          });
+        }
+      } catch (err) {
+        throw new CliError(explain(err, { temporalAddress: config.temporal.address }));
+      }
+      console.log(o.json ? JSON.stringify(rows, null, 2) : renderList(rows));
+    });
+
+  incident
+    .command('show <id>')
+    .description('an incident’s status, steps and timeline (id: incident-<fingerprint> or the bare fingerprint)')
+    .option('--json', 'print the full incident state as JSON (for scripts)')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const state = await withIncident(id, (h) => h.query(stateQuery));
+      console.log(o.json ? JSON.stringify(state, null, 2) : renderIncident(state));
+    });
+
+  incident
+    .command('contain <id>')
+    .description('start containment of a low/medium incident that is waiting for an operator')
+    .option('--as <operator>', 'who approves (default: $BULWARK_OPERATOR or $USER)')
+    .option('--reason <text>', 'why, for the timeline')
+    .action(async (id: string, o: { as?: string; reason?: string }) => {
+      const status = await withIncident(id, (h) => h.executeUpdate(containUpdate, { args: [{ by: operator(o.as), reason: o.reason }] }));
+      console.log(`containment ran: ${status}`);
+    });
+
+  incident
+    .command('extend <id>')
+    .description('keep temporary limits (throttling) in place longer')
+    .requiredOption('--ttl <duration>', 'from now: 90s, 30m, 2h, 1d')
+    .option('--as <operator>', 'who extends (default: $BULWARK_OPERATOR or $USER)')
+    .action(async (id: string, o: { ttl: string; as?: string }) => {
+      let ttlSeconds: number;
+      try {
+        ttlSeconds = parseDurationSeconds(o.ttl);
+      } catch (err) {
+        throw usageError(`--ttl: ${(err as Error).message}`);
+      }
+      const until = await withIncident(id, (h) => h.executeUpdate(extendUpdate, { args: [{ by: operator(o.as), ttlSeconds }] }));
+      console.log(`temporary limits now restore at ${until}`);
+    });
+
+  incident
+    .command('resolve <id>')
+    .description('close an incident; temporary limits are restored first')
+    .option('--as <operator>', 'who resolves (default: $BULWARK_OPERATOR or $USER)')
+    .option('--reason <text>', 'why, for the timeline')
+    .action(async (id: string, o: { as?: string; reason?: string }) => {
+      const status = await withIncident(id, (h) => h.executeUpdate(resolveUpdate, { args: [{ by: operator(o.as), reason: o.reason }] }));
+      console.log(`${normaliseIncidentId(id)}: ${status}`);
+    });
+
+  async function withIncident<T>(id: string, fn: (h: WorkflowHandle) => Promise<T>): Promise<T> {
+    const config = configFrom(globals());
+    const client = await clientFor(config);
+    try {
+      return await fn(client.workflow.getHandle(normaliseIncidentId(id)));
+    } catch (err) {
+      throw new CliError(explain(err, { temporalAddress: config.temporal.address }));
+    }
+  }
+}
+

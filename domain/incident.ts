@@ -1,0 +1,152 @@
+import type { Alert, Severity } from './alert.js';
+import { maxSeverity, type Plan, type PlaybookDefaults } from './playbook.js';
+
+export const INCIDENT_STATUSES = [
+  'awaiting-containment',
+  'containing',
+  'contained',
+  'needs-attention',
+  'resolved',
+] as const;
+export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
+
+export type TimelineKind =
+  | 'alert.received'
+  | 'alert.repeated'
+  | 'gate.waiting'
+  | 'gate.opened'
+  | 'step.started'
+  | 'step.progress'
+  | 'step.succeeded'
+  | 'step.skipped'
+  | 'step.failed'
+  | 'step.compensated'
+  | 'incident.extended'
+  | 'incident.resolved'
+  | 'incident.status';
+
+export interface TimelineEntry {
+  at: string;
+  kind: TimelineKind;
+  step?: string;
+  message: string;
+  /** AWS resource ids (ARNs, key ids, version ids) the entry is about — never secret values. */
+  resources?: string[];
+  evidence?: Record<string, unknown>;
+}
+
+/** What intake sends to an incident: one delivery may carry many coalesced duplicate alerts. */
+export interface AlertDelivery {
+  count: number;
+  firstReceivedAt: string;
+  lastReceivedAt: string;
+  highestSeverity: Severity;
+  sources: string[];
+}
+
+export type StepStatus = 'pending' | 'running' | 'succeeded' | 'skipped' | 'failed' | 'compensated';
+
+export interface StepState {
+  id: string;
+  status: StepStatus;
+  /** Output of the step needed later (e.g. the limits to restore); ids only. */
+  output?: Record<string, unknown>;
+  error?: string;
+}
+
+export interface IncidentInput {
+  incidentId: string;
+  fingerprint: string;
+  alert: Alert;
+  openedBy: string;
+  defaults: PlaybookDefaults;
+}
+
+/** Everything the workflow needs to resume after continue-as-new. */
+export interface IncidentState {
+  incidentId: string;
+  fingerprint: string;
+  status: IncidentStatus;
+  severity: Severity;
+  alert: Alert;
+  openedBy: string;
+  openedAt: string;
+  plan: Plan;
+  steps: StepState[];
+  alertCount: number;
+  deliveries: number;
+  lastAlertAt?: string;
+  throttleUntil?: string;
+  resolvedBy?: string;
+  containApprovedBy?: string;
+  attention?: string;
+  timeline: TimelineEntry[];
+  /** Timeline entries dropped to keep history bounded during alert storms. */
+  timelineDropped: number;
+}
+
+/** Repeats are summarised, not listed one by one, so a storm cannot blow up workflow state. */
+export const MAX_REPEAT_ENTRIES = 50;
+export const MAX_TIMELINE_ENTRIES = 500;
+
+export function pushTimeline(state: IncidentState, entry: TimelineEntry): void {
+  state.timeline.push(entry);
+  if (state.timeline.length > MAX_TIMELINE_ENTRIES) {
+    // Keep the opening entry; drop the oldest after it.
+    state.timeline.splice(1, 1);
+    state.timelineDropped += 1;
+  }
+}
+
+export function applyDelivery(state: IncidentState, delivery: AlertDelivery, at: string): void {
+  const first = state.alertCount === 0;
+  state.alertCount += delivery.count;
+  state.deliveries += 1;
+  state.lastAlertAt = delivery.lastReceivedAt;
+  state.severity = maxSeverity(state.severity, delivery.highestSeverity);
+  if (first) {
+    const repeats = delivery.count - 1;
+    pushTimeline(state, {
+      at,
+      kind: 'alert.received',
+      message: `${state.alert.type} (${state.alert.severity}) from ${state.alert.source}${repeats ? ` and ${repeats} repeat(s)` : ''}`,
+    });
+    return;
+  }
+  const repeatEntries = state.timeline.filter((e) => e.kind === 'alert.repeated').length;
+  if (repeatEntries < MAX_REPEAT_ENTRIES) {
+    pushTimeline(state, {
+      at,
+      kind: 'alert.repeated',
+      message: `${delivery.count} repeat alert(s) attached (total ${state.alertCount}), highest severity ${delivery.highestSeverity}`,
+    });
+  }
+}
+
+export function initialState(input: IncidentInput, plan: Plan, at: string): IncidentState {
+  return {
+    incidentId: input.incidentId,
+    fingerprint: input.fingerprint,
+    status: 'containing',
+    severity: input.alert.severity,
+    alert: input.alert,
+    openedBy: input.openedBy,
+    openedAt: at,
+    plan,
+    steps: plan.steps.map((s) => ({ id: s.id, status: 'pending' })),
+    alertCount: 0,
+    deliveries: 0,
+    timeline: [
+      {
+        at,
+        kind: 'incident.status',
+        message: `opened by ${input.openedBy}; playbook ${plan.playbook}, ${plan.steps.length} step(s)`,
+      },
+    ],
+    timelineDropped: 0,
+  };
+}
+
+export function isOpen(status: IncidentStatus): boolean {
+  return status !== 'resolved';
+}

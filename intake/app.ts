@@ -1,0 +1,38 @@
+import type { Server } from 'node:http';
+import type { Client } from '@temporalio/client';
+import { playbookDefaults, type Config } from '../temporal.config.js';
+import type { Logger } from '../telemetry/logger.js';
+import { AlertDeliverer } from './deliver.js';
+import { createIntakeServer, listen } from './server.js';
+
+export interface RunningIntake {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the intake HTTP server on config.intake.host:port (port 0 picks a free one). */
+export async function startIntake(opts: { config: Config; client: Client; logger: Logger; webhookSecret: string; nowSeconds?: () => number }): Promise<RunningIntake> {
+  const { config } = opts;
+  const deliverer = new AlertDeliverer(opts.client, config.temporal.taskQueue, playbookDefaults(config));
+  const server = createIntakeServer({
+    client: opts.client,
+    deliverer,
+    webhookSecret: opts.webhookSecret,
+    maxBodyBytes: config.intake.maxBodyBytes,
+    logger: opts.logger,
+    nowSeconds: opts.nowSeconds,
+  });
+  // Alert storms open many short connections at once; the default backlog is too small for that.
+  server.maxConnections = 10_000;
+  const address = await listen(server, config.intake.port, config.intake.host);
+  return {
+    server,
+    url: `http://${address.address}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

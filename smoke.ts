@@ -1,0 +1,26 @@
+import { loadConfig, playbookDefaults } from './temporal.config.js';
+import { createBulwarkWorker } from './worker/worker.js';
+import { connectClient } from './intake/temporal-client.js';
+import { AlertDeliverer } from './intake/deliver.js';
+import { createAwsClients } from './activities/clients.js';
+import { CreateApiKeyCommand, GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
+import { CreateSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { stateQuery, resolveUpdate } from './workflows/definitions.js';
+const config = loadConfig({ TEMPORAL_ADDRESS: '127.0.0.1:7299', AWS_ENDPOINT_URL: 'http://127.0.0.1:4599', BULWARK_TASK_QUEUE: 'smoke-' + Date.now() });
+const aws = createAwsClients(config.aws);
+const cid = 'smoke' + Date.now();
+const key = await aws.apigw.send(new CreateApiKeyCommand({ name: `tpp-${cid}-1`, enabled: true, tags: { 'bulwark:client-id': cid } }));
+const sec = await aws.sm.send(new CreateSecretCommand({ Name: `t/${cid}`, SecretString: JSON.stringify({ clientId: cid, clientSecret: 'x' }), Tags: [{ Key: 'bulwark:client-id', Value: cid }] }));
+const { worker } = await createBulwarkWorker({ config });
+const run = worker.run();
+const client = await connectClient(config);
+const d = new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config));
+const t0 = Date.now();
+const alert = { source: 'smoke', type: 'credential.compromised' as const, severity: 'high' as const, observedAt: new Date().toISOString(), subject: { clientId: cid } };
+const rs = await Promise.all([d.deliver(alert), d.deliver(alert), d.deliver(alert)]);
+console.log(rs);
+const h = client.workflow.getHandle(rs[0]!.workflowId);
+for (;;) { const s = await h.query(stateQuery); if (s.status !== 'containing') { console.log(Date.now() - t0, 'ms', JSON.stringify(s, null, 1).slice(0, 3000)); break; } await new Promise(r => setTimeout(r, 100)); }
+console.log((await aws.apigw.send(new GetApiKeyCommand({ apiKey: key.id! }))).enabled, (await aws.sm.send(new DescribeSecretCommand({ SecretId: sec.ARN }))).VersionIdsToStages);
+console.log(await h.executeUpdate(resolveUpdate, { args: [{ by: 'alice' }] }));
+worker.shutdown(); await run;

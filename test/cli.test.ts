@@ -1,0 +1,94 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
+import { createTppClient, startHarness, type Harness } from './support.js';
+
+const run = promisify(execFile);
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h.close());
+
+/** Runs the real CLI in a child process against the run's servers; returns exit code and output. */
+async function bulwark(args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/bulwark.ts', ...args], {
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: h.config.temporal.address,
+        AWS_ENDPOINT_URL: h.config.aws.endpoint,
+        BULWARK_TASK_QUEUE: h.config.temporal.taskQueue,
+        NO_COLOR: '1',
+        ...env,
+      },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('bulwark CLI', () => {
+  it('--help lists the commands and exits 0', async () => {
+    const r = await bulwark(['--help']);
+    expect(r.code).toBe(0);
+    for (const cmd of ['dev', 'worker', 'serve', 'demo', 'incident']) expect(r.stdout).toContain(cmd);
+  });
+
+  it.each([
+    [['no-such-command'], /unknown command/],
+    [['incident', 'open'], /required option '-t, --type <type>'/],
+    [['incident', 'open', '--type', 'sabotage', '--client', 'x'], /--type must be one of/],
+    [['incident', 'open', '--type', 'credential'], /subject: credential.compromised needs subject.clientId/],
+    [['incident', 'extend', 'x', '--ttl', 'forever'], /--ttl: expected a duration/],
+  ])('usage errors exit 2 with one line: %j', async (args, message) => {
+    const r = await bulwark(args);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('bad configuration exits 2 naming the variable', async () => {
+    const r = await bulwark(['incident', 'list'], { TEMPORAL_ADDRESS: 'nonsense' });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/TEMPORAL_ADDRESS \(temporal.address\): expected host:port/);
+  });
+
+  it('an unknown incident exits 1 with a readable line', async () => {
+    const r = await bulwark(['incident', 'show', 'incident-000000000000000000000000']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no such incident/);
+  });
+
+  it('open → show → list → resolve, acting on the sandbox AWS', async () => {
+    const tpp = await createTppClient(h.aws, { keys: 1 });
+    const opened = await bulwark(['incident', 'open', '--type', 'credential', '--client', tpp.clientId, '--as', 'alice', '--json']);
+    expect(opened.code).toBe(0);
+    const { workflowId, deduplicated } = JSON.parse(opened.stdout);
+    expect(deduplicated).toBe(false);
+
+    let shown: { status: string; openedBy: string } | undefined;
+    for (let i = 0; i < 100 && shown?.status !== 'contained'; i++) {
+      shown = JSON.parse((await bulwark(['incident', 'show', workflowId, '--json'])).stdout);
+      if (shown?.status !== 'contained') await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(shown).toMatchObject({ status: 'contained', openedBy: 'operator:alice' });
+    expect((await h.aws.apigw.send(new GetApiKeyCommand({ apiKey: tpp.apiKeyIds[0]! }))).enabled).toBe(false);
+
+    const text = await bulwark(['incident', 'show', workflowId]);
+    expect(text.stdout).toMatch(/step.succeeded\s+\[disable-api-keys\] disabled 1 API key/);
+    const list = await bulwark(['incident', 'list']);
+    expect(list.stdout).toContain(workflowId);
+
+    const resolved = await bulwark(['incident', 'resolve', workflowId.replace('incident-', ''), '--as', 'bob']);
+    expect(resolved).toMatchObject({ code: 0 });
+    expect(resolved.stdout).toContain('resolved');
+    const again = await bulwark(['incident', 'contain', workflowId, '--as', 'bob']);
+    expect(again.code).toBe(1);
+  });
+});

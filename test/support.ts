@@ -1,0 +1,127 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { inject } from 'vitest';
+import type { Client } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
+import { CreateApiKeyCommand } from '@aws-sdk/client-api-gateway';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { createAwsClients, type AwsClients } from '../activities/clients.js';
+import { startIntake, type RunningIntake } from '../intake/app.js';
+import { connectClient } from '../intake/temporal-client.js';
+import { createLogger } from '../telemetry/logger.js';
+import { loadConfig, type Config } from '../temporal.config.js';
+import { createBulwarkWorker, type WorkerOptions } from '../worker/worker.js';
+import { stateQuery } from '../workflows/definitions.js';
+import type { IncidentState } from '../domain/incident.js';
+
+export interface Harness {
+  config: Config;
+  client: Client;
+  aws: AwsClients;
+  worker?: Worker;
+  intake?: RunningIntake;
+  webhookSecret: string;
+  stopWorker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Config aimed at the run's shared servers, with a task queue of this file's own. */
+export function testConfig(overrides: Record<string, unknown> = {}): Config {
+  return loadConfig(
+    {
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      AWS_ENDPOINT_URL: inject('awsEndpoint'),
+      BULWARK_TASK_QUEUE: `test-${randomUUID()}`,
+      BULWARK_LOG_LEVEL: 'silent',
+      BULWARK_INTAKE_PORT: '0',
+    },
+    overrides,
+  );
+}
+
+/** A real worker (in this process), a real client and optionally the real intake HTTP server. */
+export async function startHarness(opts: { intake?: boolean; worker?: boolean; config?: Config; wrapActivities?: WorkerOptions['wrapActivities'] } = {}): Promise<Harness> {
+  const config = opts.config ?? testConfig();
+  const aws = createAwsClients(config.aws);
+  const client = await connectClient(config);
+  const webhookSecret = randomBytes(24).toString('hex');
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  if (opts.worker !== false) {
+    worker = (await createBulwarkWorker({ config, clients: aws, wrapActivities: opts.wrapActivities })).worker;
+    running = worker.run();
+  }
+  const intake = opts.intake ? await startIntake({ config, client, logger: createLogger('silent'), webhookSecret }) : undefined;
+  const stopWorker = async () => {
+    if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+  };
+  return {
+    config,
+    client,
+    aws,
+    worker,
+    intake,
+    webhookSecret,
+    stopWorker,
+    async close() {
+      await intake?.close();
+      await stopWorker();
+      await client.connection.close();
+    },
+  };
+}
+
+export const uniqueId = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
+
+/** A client in the sandbox account: API keys tagged with its id and one tagged secret. */
+export async function createTppClient(aws: AwsClients, opts: { keys?: number } = {}) {
+  const clientId = uniqueId('tpp');
+  const apiKeyIds: string[] = [];
+  for (let i = 1; i <= (opts.keys ?? 2); i++) {
+    const key = await aws.apigw.send(new CreateApiKeyCommand({ name: `tpp-${clientId}-${i}`, enabled: true, tags: { 'bulwark:client-id': clientId } }));
+    apiKeyIds.push(key.id!);
+  }
+  const secretValue = JSON.stringify({ clientId, clientSecret: randomBytes(24).toString('base64url') });
+  const secret = await aws.sm.send(
+    new CreateSecretCommand({ Name: `test/${clientId}/oauth-client`, SecretString: secretValue, Tags: [{ Key: 'bulwark:client-id', Value: clientId }] }),
+  );
+  return { clientId, apiKeyIds, secretArn: secret.ARN!, initialVersionId: secret.VersionId!, secretValue };
+}
+
+/** Polls the incident's state until the predicate holds (workflow code runs asynchronously to the test). */
+export async function waitForState(client: Client, workflowId: string, predicate: (s: IncidentState) => boolean, timeoutMs = 30_000): Promise<IncidentState> {
+  const deadline = Date.now() + timeoutMs;
+  let last: IncidentState | undefined;
+  while (Date.now() < deadline) {
+    try {
+      last = await client.workflow.getHandle(workflowId).query(stateQuery);
+      if (predicate(last)) return last;
+    } catch (err) {
+      if (Date.now() > deadline - 1000) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${workflowId}; last status ${last?.status}, timeline:\n${last?.timeline.map((e) => `  ${e.kind} ${e.message}`).join('\n')}`);
+}
+
+export function alertFor(subject: Record<string, unknown>, overrides: Record<string, unknown> = {}) {
+  return {
+    source: 'test-detector',
+    type: 'credential.compromised',
+    severity: 'high',
+    observedAt: new Date().toISOString(),
+    subject,
+    ...overrides,
+  };
+}
+
+/** The validator's reason when a Workflow Update is refused (the SDK wraps it as the error's cause). */
+export async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as { cause?: { message?: string }; message: string };
+    return e.cause?.message ?? e.message;
+  }
+  throw new Error('expected the update to be refused, but it was accepted');
+}

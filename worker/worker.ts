@@ -1,0 +1,48 @@
+import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import { createAwsClients, type AwsClients } from '../activities/clients.js';
+import { instrumentActivities } from '../telemetry/metrics.js';
+import { temporalConnectionOptions, type Config } from '../temporal.config.js';
+import { workflowBundle } from './bundle.js';
+
+let runtimeInstalled = false;
+
+/** Keeps the SDK's and the Rust core's own logs at warn so the CLI's output stays readable. */
+function installRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
+  } catch {
+    // Already installed by an earlier worker in this process.
+  }
+}
+
+export interface WorkerOptions {
+  config: Config;
+  connection?: NativeConnection;
+  clients?: AwsClients;
+  /** Lets tests wrap activities (e.g. to pause one after its AWS call); production passes nothing. */
+  wrapActivities?: <T extends object>(activities: T) => T;
+  identity?: string;
+}
+
+/** A worker polling the task queue with the incident workflow and every activity wired to real clients. */
+export async function createBulwarkWorker(opts: WorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
+  installRuntime();
+  const { config } = opts;
+  const connection = opts.connection ?? (await NativeConnection.connect(await temporalConnectionOptions(config)));
+  const clients = opts.clients ?? createAwsClients(config.aws);
+  let activities = instrumentActivities(createActivities(clients, config));
+  if (opts.wrapActivities) activities = opts.wrapActivities(activities);
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowBundle: await workflowBundle(),
+    activities,
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    shutdownGraceTime: '10 seconds',
+  });
+  return { worker, connection };
+}
