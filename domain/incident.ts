@@ -60,6 +60,8 @@ export interface IncidentInput {
   alert: Alert;
   openedBy: string;
   defaults: PlaybookDefaults;
+  /** Continue-as-new once history passes this many events (default 4,000; tests lower it). */
+  historyLimit?: number;
 }
 
 /** Everything the workflow needs to resume after continue-as-new. */

@@ -37,6 +37,7 @@ export class AlertDeliverer {
     private readonly client: Client,
     private readonly taskQueue: string,
     private readonly defaults: PlaybookDefaults,
+    private readonly historyLimit?: number,
   ) {}
 
   deliver(alert: Alert, receivedAt = new Date().toISOString(), openedBy = `alert:${alert.source}`): Promise<Delivered> {
@@ -63,7 +64,7 @@ export class AlertDeliverer {
       highestSeverity: batch.reduce<Severity>((s, w) => maxSeverity(s, w.alert.severity), first.alert.severity),
       sources: [...new Set(batch.map((w) => w.alert.source))].slice(0, 10),
     };
-    const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert: first.alert, openedBy, defaults: this.defaults };
+    const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert: first.alert, openedBy, defaults: this.defaults, historyLimit: this.historyLimit };
     try {
       const { started } = await signalWithStartReportingStart(() =>
         this.client.workflow.signalWithStart<typeof incidentWorkflow, [AlertDelivery]>('incidentWorkflow', {

@@ -1,18 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  CreateDeploymentCommand,
-  CreateRestApiCommand,
-  GetResourcesCommand,
-  GetStageCommand,
-  PutIntegrationCommand,
-  PutMethodCommand,
-  UpdateStageCommand,
-} from '@aws-sdk/client-api-gateway';
+import { GetStageCommand } from '@aws-sdk/client-api-gateway';
 import { parseAlert } from '../domain/alert.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { playbookDefaults } from '../temporal.config.js';
 import { extendUpdate, resolveUpdate } from '../workflows/definitions.js';
-import { alertFor, startHarness, testConfig, uniqueId, waitForState, refusal, type Harness } from './support.js';
+import { alertFor, createStage, startHarness, testConfig, uniqueId, waitForState, refusal, type Harness } from './support.js';
 
 let h: Harness;
 let deliverer: AlertDeliverer;
@@ -23,24 +15,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-async function stageWithLimits() {
-  const api = await h.aws.apigw.send(new CreateRestApiCommand({ name: uniqueId('api') }));
-  const root = (await h.aws.apigw.send(new GetResourcesCommand({ restApiId: api.id! }))).items![0]!;
-  await h.aws.apigw.send(new PutMethodCommand({ restApiId: api.id!, resourceId: root.id!, httpMethod: 'GET', authorizationType: 'NONE' }));
-  await h.aws.apigw.send(new PutIntegrationCommand({ restApiId: api.id!, resourceId: root.id!, httpMethod: 'GET', type: 'MOCK' }));
-  await h.aws.apigw.send(new CreateDeploymentCommand({ restApiId: api.id!, stageName: 'prod' }));
-  await h.aws.apigw.send(
-    new UpdateStageCommand({
-      restApiId: api.id!,
-      stageName: 'prod',
-      patchOperations: [
-        { op: 'replace', path: '/*/*/throttling/rateLimit', value: '500' },
-        { op: 'replace', path: '/*/*/throttling/burstLimit', value: '1000' },
-      ],
-    }),
-  );
-  return api.id!;
-}
+const stageWithLimits = () => createStage(h.aws, { rate: 500, burst: 1000 });
 
 async function limits(restApiId: string, key = '*/*') {
   const s = (await h.aws.apigw.send(new GetStageCommand({ restApiId, stageName: 'prod' }))).methodSettings?.[key];
@@ -96,9 +71,10 @@ describe('endpoint abuse playbook', () => {
   });
 
   it('an unknown REST API ends in needs-attention and nothing is throttled', async () => {
-    const { workflowId } = await open('nosuchapi');
+    const missing = uniqueId('nosuchapi');
+    const { workflowId } = await open(missing);
     const state = await waitForState(h.client, workflowId, (s) => s.status !== 'containing');
     expect(state.status).toBe('needs-attention');
-    expect(state.attention).toMatch(/GetStage on stage nosuchapi\/prod failed: NotFoundException/);
+    expect(state.attention).toContain(`GetStage on stage ${missing}/prod failed: NotFoundException`);
   });
 });

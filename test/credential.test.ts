@@ -116,3 +116,27 @@ describe('credential compromise playbook', () => {
     expect(second).toMatchObject({ workflowId: first.workflowId, deduplicated: false });
   });
 });
+
+describe('long-lived incidents', () => {
+  it('continue-as-new keeps state and every alert count when history grows', async () => {
+    const tpp = await createTppClient(h.aws, { keys: 1 });
+    // A tiny history limit forces several continue-as-new hand-overs within the test.
+    const small = new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config), 60);
+    const parsed = parseAlert(alertFor({ clientId: tpp.clientId }));
+    if (!parsed.ok) throw new Error();
+    const first = await small.deliver(parsed.value);
+    const handle = h.client.workflow.getHandle(first.workflowId);
+    await waitForState(h.client, first.workflowId, (s) => s.status === 'contained');
+    const firstRun = (await handle.describe()).runId;
+    // Sequential deliveries: each is its own signal, the worst case for history growth.
+    for (let i = 0; i < 60; i++) await small.deliver(parsed.value);
+    const state = await waitForState(h.client, first.workflowId, (s) => s.alertCount === 61);
+    expect((await handle.describe()).runId).not.toBe(firstRun);
+    expect(state.status).toBe('contained');
+    expect(state.steps.map((s) => s.status)).toEqual(['succeeded', 'succeeded']);
+    expect(state.deliveries).toBe(61);
+    // Nothing ran twice across runs: still exactly one new secret version.
+    expect(await versions(tpp.secretArn)).toHaveLength(2);
+    expect(await handle.executeUpdate(resolveUpdate, { args: [{ by: 'alice' }] })).toBe('resolved');
+  });
+});

@@ -9,8 +9,7 @@ import { AlertDeliverer } from '../intake/deliver.js';
 import { playbookDefaults } from '../temporal.config.js';
 import { workflowBundle } from '../worker/bundle.js';
 import { resolveUpdate } from '../workflows/definitions.js';
-import { alertFor, createTppClient, startHarness, testConfig, waitForState, type Harness } from './support.js';
-import { CreateRestApiCommand, CreateDeploymentCommand, GetResourcesCommand, PutMethodCommand, PutIntegrationCommand } from '@aws-sdk/client-api-gateway';
+import { alertFor, createStage, createTppClient, startHarness, testConfig, waitForState, type Harness } from './support.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'histories');
 type History = temporal.api.history.v1.IHistory;
@@ -34,14 +33,10 @@ async function record(alert: Record<string, unknown>): Promise<History> {
 describe('replay', () => {
   it('fresh histories of both playbooks replay with the current workflow code', async () => {
     const tpp = await createTppClient(h.aws, { keys: 1 });
-    const api = await h.aws.apigw.send(new CreateRestApiCommand({ name: 'replay' }));
-    const root = (await h.aws.apigw.send(new GetResourcesCommand({ restApiId: api.id! }))).items![0]!;
-    await h.aws.apigw.send(new PutMethodCommand({ restApiId: api.id!, resourceId: root.id!, httpMethod: 'GET', authorizationType: 'NONE' }));
-    await h.aws.apigw.send(new PutIntegrationCommand({ restApiId: api.id!, resourceId: root.id!, httpMethod: 'GET', type: 'MOCK' }));
-    await h.aws.apigw.send(new CreateDeploymentCommand({ restApiId: api.id!, stageName: 'prod' }));
+    const restApiId = await createStage(h.aws);
     const histories = {
       'credential-compromise': await record(alertFor({ clientId: tpp.clientId })),
-      'endpoint-abuse': await record(alertFor({ endpoint: { restApiId: api.id!, stage: 'prod' } }, { type: 'endpoint.abuse' })),
+      'endpoint-abuse': await record(alertFor({ endpoint: { restApiId, stage: 'prod' } }, { type: 'endpoint.abuse' })),
     };
     for (const [name, history] of Object.entries(histories)) {
       await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, name)).resolves.toBeUndefined();

@@ -2,7 +2,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import type { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
-import { CreateApiKeyCommand } from '@aws-sdk/client-api-gateway';
+import {
+  CreateApiKeyCommand,
+  CreateDeploymentCommand,
+  CreateRestApiCommand,
+  GetResourcesCommand,
+  PutIntegrationCommand,
+  PutMethodCommand,
+  UpdateStageCommand,
+} from '@aws-sdk/client-api-gateway';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { createAwsClients, type AwsClients } from '../activities/clients.js';
 import { startIntake, type RunningIntake } from '../intake/app.js';
@@ -124,4 +132,27 @@ export async function refusal(p: Promise<unknown>): Promise<string> {
     return e.cause?.message ?? e.message;
   }
   throw new Error('expected the update to be refused, but it was accepted');
+}
+
+/** A deployed REST API with a `prod` stage; with `limits`, stage-wide throttling is set explicitly. */
+export async function createStage(aws: AwsClients, limits?: { rate: number; burst: number }): Promise<string> {
+  const api = await aws.apigw.send(new CreateRestApiCommand({ name: uniqueId('api') }));
+  const restApiId = api.id!;
+  const root = (await aws.apigw.send(new GetResourcesCommand({ restApiId }))).items![0]!;
+  await aws.apigw.send(new PutMethodCommand({ restApiId, resourceId: root.id!, httpMethod: 'GET', authorizationType: 'NONE' }));
+  await aws.apigw.send(new PutIntegrationCommand({ restApiId, resourceId: root.id!, httpMethod: 'GET', type: 'MOCK' }));
+  await aws.apigw.send(new CreateDeploymentCommand({ restApiId, stageName: 'prod' }));
+  if (limits) {
+    await aws.apigw.send(
+      new UpdateStageCommand({
+        restApiId,
+        stageName: 'prod',
+        patchOperations: [
+          { op: 'replace', path: '/*/*/throttling/rateLimit', value: String(limits.rate) },
+          { op: 'replace', path: '/*/*/throttling/burstLimit', value: String(limits.burst) },
+        ],
+      }),
+    );
+  }
+  return restApiId;
 }

@@ -95,8 +95,8 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
     },
   );
 
-  const historyIsLarge = () =>
-    workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_EVENTS_BEFORE_CONTINUE;
+  const historyLimit = input.historyLimit ?? HISTORY_EVENTS_BEFORE_CONTINUE;
+  const historyIsLarge = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit;
 
   /** Waits for a predicate at a safe point; hands over to a fresh run if the history grew large meanwhile. */
   async function waitUntil(predicate: () => boolean, timeoutMs?: number): Promise<boolean> {
