@@ -19,6 +19,9 @@ export function explain(err: unknown, context: { temporalAddress?: string } = {}
   if (e?.name === 'WorkflowUpdateFailedError' || e?.name === 'WorkflowUpdateRPCTimeoutOrCancelledError') {
     return `refused: ${e.cause?.message ?? msg}`;
   }
+  if (/DEADLINE_EXCEEDED|query timed out/i.test(msg + (e?.cause?.message ?? ''))) {
+    return 'no worker answered in time: is `bulwark worker` (or `npm start`) running on this task queue?';
+  }
   if (/ECONNREFUSED|Failed to connect|UNAVAILABLE|failed to connect|TransportError/i.test(msg)) {
     return `cannot reach Temporal${context.temporalAddress ? ` at ${context.temporalAddress}` : ''}: is the stack running? (\`npm start\`, or set TEMPORAL_ADDRESS)`;
   }

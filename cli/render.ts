@@ -51,9 +51,9 @@ export function renderIncident(s: IncidentState): string {
   return [...head, '', steps.toString(), '', bold('timeline'), ...timeline].join('\n');
 }
 
-export function renderList(rows: { id: string; status: string; type: string; severity: string; alerts: number; opened: string }[]): string {
+export function renderList(rows: { id: string; status: string; type: string; severity: string; subject: string; opened: string }[]): string {
   if (rows.length === 0) return 'no incidents';
-  const t = new Table({ head: ['incident', 'status', 'type', 'severity', 'alerts', 'opened'], style: { head: [], border: [] } });
-  for (const r of rows) t.push([r.id, statusColour(r.status), r.type, r.severity, String(r.alerts), r.opened]);
+  const t = new Table({ head: ['incident', 'status', 'type', 'severity', 'subject', 'opened'], style: { head: [], border: [] } });
+  for (const r of rows) t.push([r.id, statusColour(r.status), r.type, r.severity, r.subject, r.opened]);
   return t.toString();
 }

@@ -152,3 +152,17 @@ export function initialState(input: IncidentInput, plan: Plan, at: string): Inci
 export function isOpen(status: IncidentStatus): boolean {
   return status !== 'resolved';
 }
+
+/** The part of an incident kept in the workflow memo, for listing without a worker. */
+export type IncidentMemo = {
+  status: IncidentStatus;
+  type: string;
+  severity: Severity;
+  subject: string;
+};
+
+export function incidentMemo(state: IncidentState): IncidentMemo {
+  const s = state.alert.subject;
+  const subject = s.clientId ?? s.apiKeyId ?? s.secretId ?? (s.endpoint ? `${s.endpoint.restApiId}/${s.endpoint.stage}${s.endpoint.resourcePath ?? ''}` : '');
+  return { status: state.status, type: state.alert.type, severity: state.severity, subject };
+}

@@ -3,10 +3,12 @@ import {
   condition,
   continueAsNew,
   setHandler,
+  upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
 import {
   applyDelivery,
+  incidentMemo,
   initialState,
   pushTimeline,
   type IncidentInput,
@@ -31,10 +33,15 @@ const now = () => new Date().toISOString();
 export async function incidentWorkflow(input: IncidentInput, carried?: IncidentState): Promise<IncidentState> {
   const state: IncidentState = carried ?? initialState(input, planFor(input.alert, input.defaults), now());
   const record = (entry: Omit<TimelineEntry, 'at'>) => pushTimeline(state, { at: now(), ...entry });
-  const setStatus = (status: IncidentStatus, why: string) => {
+  // The status is also kept in the memo so `incident list` reads it from visibility, without
+  // querying every workflow (a query waits for a worker; a list must not).
+  const publish = () => upsertMemo(incidentMemo(state));
+  const setStatus = (status: IncidentStatus, why?: string) => {
     state.status = status;
-    record({ kind: 'incident.status', message: `${status}: ${why}` });
+    if (why) record({ kind: 'incident.status', message: `${status}: ${why}` });
+    publish();
   };
+  if (!carried) publish();
   let resolveRequest: OperatorAction | undefined;
   let wakeups = 0;
 
@@ -125,7 +132,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
         if (resolveRequest) break;
         if (!state.containApprovedBy) record({ kind: 'gate.opened', message: `severity escalated to ${state.severity} by a repeat alert: containing without waiting` });
       }
-      state.status = 'containing';
+      setStatus('containing');
     }
     await runStep(step);
   }
@@ -144,7 +151,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   state.throttleUntil = undefined;
   state.resolvedBy = resolveRequest.by;
   record({ kind: 'incident.resolved', message: `resolved by ${resolveRequest.by}${resolveRequest.reason ? `: ${resolveRequest.reason}` : ''}` });
-  state.status = 'resolved';
+  setStatus('resolved');
   await condition(allHandlersFinished);
   return state;
 

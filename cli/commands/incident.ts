@@ -3,7 +3,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { parseAlert, type Alert } from '../../domain/alert.js';
 import { parseDurationSeconds } from '../../domain/duration.js';
 import { normaliseIncidentId } from '../../domain/fingerprint.js';
-import type { IncidentState } from '../../domain/incident.js';
+import type { IncidentMemo } from '../../domain/incident.js';
 import { AlertDeliverer } from '../../intake/deliver.js';
 import { playbookDefaults } from '../../temporal.config.js';
 import { containUpdate, extendUpdate, resolveUpdate, stateQuery } from '../../workflows/definitions.js';
@@ -98,18 +98,14 @@ export function registerIncidentCommands(program: Command): void {
       try {
         for await (const wf of client.workflow.list({ query })) {
           if (rows.length >= limit) break;
-          let state: IncidentState | undefined;
-          try {
-            state = await client.workflow.getHandle(wf.workflowId, wf.runId).query(stateQuery);
-          } catch {
-            // A closed run with no worker to answer queries still gets a row.
-          }
+          const memo = (wf.memo ?? {}) as Partial<IncidentMemo>;
+          const closed = wf.status.name !== 'RUNNING';
           rows.push({
             id: wf.workflowId,
-            status: state?.status ?? (wf.status.name === 'COMPLETED' ? 'resolved' : wf.status.name.toLowerCase()),
-            type: state?.alert.type ?? '?',
-            severity: state?.severity ?? '?',
-            alerts: state?.alertCount ?? 0,
+            status: closed ? (wf.status.name === 'COMPLETED' ? 'resolved' : wf.status.name.toLowerCase()) : (memo.status ?? 'unknown'),
+            type: memo.type ?? '?',
+            severity: memo.severity ?? '?',
+            subject: memo.subject ?? '',
             opened: wf.startTime.toISOString(),
           });
         }
