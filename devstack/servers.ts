@@ -86,7 +86,9 @@ async function launch(opts: {
 }): Promise<RunningServer> {
   mkdirSync(dirname(opts.logFile), { recursive: true });
   const log = openSync(opts.logFile, 'a');
-  const child = spawn(opts.command, opts.args, { env: opts.env ?? process.env, stdio: ['ignore', log, log] });
+  // Own process group: a terminal's Ctrl-C must reach us first, so the worker drains while the
+  // server is still up; we stop the server ourselves afterwards.
+  const child = spawn(opts.command, opts.args, { env: opts.env ?? process.env, stdio: ['ignore', log, log], detached: true });
   children.add(child);
   let exited: string | undefined;
   child.once('exit', (code, signal) => {

@@ -95,7 +95,8 @@ The sandbox AWS is for demos and tests only: never point it at real credentials.
       const signal = await untilSignalled();
       say(`${signal}: shutting down…`);
       await intake.close();
-      worker.shutdown();
+      // The SDK's own signal handler may already be draining the worker.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerRun;
       await client.connection.close();
       for (const s of servers) await s.stop();

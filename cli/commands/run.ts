@@ -29,7 +29,9 @@ export function registerRunCommands(program: Command): void {
       });
       logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker polling');
       const running = worker.run();
-      void untilSignalled().then(() => worker.shutdown());
+      void untilSignalled().then(() => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+      });
       await running;
       logger.info('worker stopped');
     });
