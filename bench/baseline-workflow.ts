@@ -1,11 +1,9 @@
 import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { AWS_ACTIVITY_OPTIONS } from '../workflows/activity-options.js';
 
-// Same activity code and options as the incident workflow (workflows/steps.ts), minus everything else.
-const aws = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 6 },
-});
+// Same activity code and options as the incident workflow, minus everything else.
+const aws = proxyActivities<Activities>(AWS_ACTIVITY_OPTIONS);
 
 /** The baseline for containment: a bare workflow that disables one API key. */
 export async function baselineDisableKey(apiKeyId: string): Promise<void> {

@@ -93,20 +93,26 @@ async function allDisabled(ids: string[]): Promise<void> {
 const alertFor = (apiKeyId: string) => ({ source: 'bench', type: 'credential.compromised', severity: 'high', observedAt: new Date().toISOString(), subject: { apiKeyId } });
 
 // (a) Latency: alert sent → key reads disabled in AWS, at a fixed arrival rate.
-log(`(a) latency: ${LATENCY_ALERTS} alerts at ${LATENCY_RATE}/s, each side…`);
+log(`(a) latency: ${LATENCY_ALERTS} alerts at ${LATENCY_RATE}/s, each side, interleaved…`);
 const [keysA, keysABase] = [await makeKeys(LATENCY_ALERTS, 'lat'), await makeKeys(LATENCY_ALERTS, 'lat-base')];
-const baseLatency = await openLoop(LATENCY_ALERTS, LATENCY_RATE, async (i) => {
-  await client.workflow.start(baselineDisableKey, { workflowId: `base-lat-${i}`, taskQueue: 'bench-baseline', args: [keysABase[i]!] });
-  await untilDisabled(keysABase[i]!);
-});
+// The two sides are interleaved in one open loop (even: baseline, odd: bulwark) so they share the
+// same moment's machine load instead of running one after the other.
 const accepted202: number[] = [];
-const bulwarkLatency = await openLoop(LATENCY_ALERTS, LATENCY_RATE, async (i) => {
+const interleaved = await openLoop(2 * LATENCY_ALERTS, 2 * LATENCY_RATE, async (j) => {
+  const i = j >> 1;
+  if (j % 2 === 0) {
+    await client.workflow.start(baselineDisableKey, { workflowId: `base-lat-${i}`, taskQueue: 'bench-baseline', args: [keysABase[i]!] });
+    await untilDisabled(keysABase[i]!);
+    return;
+  }
   const t = performance.now();
   const res = await postSignedAlert(intake.url, secret, alertFor(keysA[i]!));
   if (res.status !== 202) throw new Error(`intake answered ${res.status}`);
   accepted202.push(performance.now() - t);
   await untilDisabled(keysA[i]!);
 });
+const baseLatency = { latencies: interleaved.latencies.filter((_, j) => j % 2 === 0) };
+const bulwarkLatency = { latencies: interleaved.latencies.filter((_, j) => j % 2 === 1) };
 
 // (b) Throughput: a burst of distinct alerts at once → time until every key is disabled.
 log(`(b) throughput: ${BURST} distinct alerts at once, each side…`);

@@ -2,14 +2,9 @@ import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } fr
 import type { IncidentState, TimelineEntry } from '../domain/incident.js';
 import type { PlannedStep } from '../domain/playbook.js';
 import type { Activities } from '../activities/index.js';
+import { AWS_ACTIVITY_OPTIONS } from './activity-options.js';
 
-// AWS calls are short (the SDK retries inside one attempt too); 10 s also bounds how long a crashed
-// worker's activity stays claimed. A bounded number of attempts means a persistent outage ends in
-// needs-attention with a reason instead of retrying forever.
-const aws = proxyActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 6 },
-});
+const aws = proxyActivities<Activities>(AWS_ACTIVITY_OPTIONS);
 
 type Recorder = (entry: Omit<TimelineEntry, 'at'>) => void;
 
