@@ -1,6 +1,9 @@
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
+import { IAMClient } from '@aws-sdk/client-iam';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { Config } from '../temporal.config.js';
 
 // The SDK warns on every process start that future releases need Node 22; versions are pinned, so the warning is noise here.
@@ -10,6 +13,9 @@ export interface AwsClients {
   apigw: APIGatewayClient;
   sm: SecretsManagerClient;
   kms: KMSClient;
+  iam: IAMClient;
+  cognito: CognitoIdentityProviderClient;
+  ses: SESv2Client;
 }
 
 /**
@@ -25,5 +31,12 @@ export function createAwsClients(aws: Config['aws']): AwsClients {
       ? { endpoint: aws.endpoint, credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' } }
       : {}),
   };
-  return { apigw: new APIGatewayClient(common), sm: new SecretsManagerClient(common), kms: new KMSClient(common) };
+  return {
+    apigw: new APIGatewayClient(common),
+    sm: new SecretsManagerClient(common),
+    kms: new KMSClient(common),
+    iam: new IAMClient(common),
+    cognito: new CognitoIdentityProviderClient(common),
+    ses: new SESv2Client(common),
+  };
 }

@@ -93,12 +93,13 @@ async function allDisabled(ids: string[]): Promise<void> {
 const alertFor = (apiKeyId: string) => ({ source: 'bench', type: 'credential.compromised', severity: 'high', observedAt: new Date().toISOString(), subject: { apiKeyId } });
 
 // (a) Latency: alert sent → key reads disabled in AWS, at a fixed arrival rate.
-log(`(a) latency: ${LATENCY_ALERTS} alerts at ${LATENCY_RATE}/s, each side, interleaved…`);
+log(`(a) latency: ${LATENCY_ALERTS} alerts per side, interleaved at ${LATENCY_RATE}/s in total…`);
 const [keysA, keysABase] = [await makeKeys(LATENCY_ALERTS, 'lat'), await makeKeys(LATENCY_ALERTS, 'lat-base')];
 // The two sides are interleaved in one open loop (even: baseline, odd: bulwark) so they share the
-// same moment's machine load instead of running one after the other.
+// same moment's machine load instead of running one after the other. The total rate stays at
+// LATENCY_RATE: doubling it would measure queueing past the machine's capacity, not latency.
 const accepted202: number[] = [];
-const interleaved = await openLoop(2 * LATENCY_ALERTS, 2 * LATENCY_RATE, async (j) => {
+const interleaved = await openLoop(2 * LATENCY_ALERTS, LATENCY_RATE, async (j) => {
   const i = j >> 1;
   if (j % 2 === 0) {
     await client.workflow.start(baselineDisableKey, { workflowId: `base-lat-${i}`, taskQueue: 'bench-baseline', args: [keysABase[i]!] });
@@ -157,7 +158,7 @@ const c = summarise(storm.latencies);
 const cBase = summarise(stormBase.latencies);
 const ratio = (x: number, y: number) => Math.round((x / y) * 100) / 100;
 const rows: { metric: string; bulwark: number | string; baseline: number | string; ratio?: number; target: string; pass?: boolean }[] = [
-  { metric: `(a) alert→key disabled p50 ms (${a.n} @ ${LATENCY_RATE}/s)`, bulwark: a.p50, baseline: aBase.p50, ratio: ratio(a.p50, aBase.p50), target: '≤ 1.3× baseline', pass: a.p50 <= 1.3 * aBase.p50 },
+  { metric: `(a) alert→key disabled p50 ms (${a.n}/side, ${LATENCY_RATE}/s total)`, bulwark: a.p50, baseline: aBase.p50, ratio: ratio(a.p50, aBase.p50), target: '≤ 1.3× baseline', pass: a.p50 <= 1.3 * aBase.p50 },
   { metric: '(a) of which intake 202 p50 ms (signed POST → signalWithStart done)', bulwark: summarise(accepted202).p50, baseline: '-', target: 'report' },
   { metric: '(a) alert→key disabled p95 ms', bulwark: a.p95, baseline: aBase.p95, ratio: ratio(a.p95, aBase.p95), target: 'report' },
   { metric: '(a) alert→key disabled p99 ms', bulwark: a.p99, baseline: aBase.p99, ratio: ratio(a.p99, aBase.p99), target: 'report' },
@@ -198,3 +199,6 @@ await Promise.all(runs);
 await client.connection.close();
 await temporal.stop();
 await moto.stop();
+// The Temporal Runtime's native threads can keep the event loop alive after every connection has
+// closed; the bench is finished, so end the process instead of hanging CI or a terminal.
+process.exit(0);
