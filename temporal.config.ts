@@ -40,7 +40,23 @@ export const ConfigSchema = z.object({
     webhookSecret: z.string().min(16, 'expected at least 16 characters').optional(),
     maxBodyBytes: positiveInt.default(256 * 1024),
   }),
+  /** Native alert sources (docs/alert-sources.md): Alertmanager auth and the generic JSON mappings file. */
+  sources: z
+    .object({
+      alertmanager: z
+        .object({
+          bearerToken: z.string().min(16, 'expected at least 16 characters').optional(),
+          basicUser: z.string().min(1).optional(),
+          basicPassword: z.string().min(12, 'expected at least 12 characters').optional(),
+        })
+        .refine((a) => (a.basicUser === undefined) === (a.basicPassword === undefined), 'basic auth needs both user and password')
+        .default({}),
+      mappingsFile: z.string().min(1).optional(),
+    })
+    .default({ alertmanager: {} }),
   playbooks: z.object({
+    /** Directory of playbook YAML files; default: the shipped `playbooks/`. */
+    dir: z.string().min(1).optional(),
     throttleRateLimit: z.coerce.number().positive().default(DEFAULT_PLAYBOOK_SETTINGS.throttle.rateLimit),
     throttleBurstLimit: positiveInt.default(DEFAULT_PLAYBOOK_SETTINGS.throttle.burstLimit),
     throttleTtlSeconds: positiveInt.default(DEFAULT_PLAYBOOK_SETTINGS.throttleTtlSeconds),
@@ -79,6 +95,11 @@ export const ENV_VARS: Record<string, string> = {
   BULWARK_INTAKE_PORT: 'intake.port',
   BULWARK_WEBHOOK_SECRET: 'intake.webhookSecret',
   BULWARK_INTAKE_MAX_BODY_BYTES: 'intake.maxBodyBytes',
+  BULWARK_ALERTMANAGER_TOKEN: 'sources.alertmanager.bearerToken',
+  BULWARK_ALERTMANAGER_BASIC_USER: 'sources.alertmanager.basicUser',
+  BULWARK_ALERTMANAGER_BASIC_PASSWORD: 'sources.alertmanager.basicPassword',
+  BULWARK_SOURCE_MAPPINGS: 'sources.mappingsFile',
+  BULWARK_PLAYBOOKS_DIR: 'playbooks.dir',
   BULWARK_THROTTLE_RATE_LIMIT: 'playbooks.throttleRateLimit',
   BULWARK_THROTTLE_BURST_LIMIT: 'playbooks.throttleBurstLimit',
   BULWARK_THROTTLE_TTL_SECONDS: 'playbooks.throttleTtlSeconds',

@@ -3,18 +3,25 @@ import { maxSeverity, type Plan, type PlaybookDefaults } from './playbook.js';
 
 export const INCIDENT_STATUSES = [
   'awaiting-containment',
+  'awaiting-approval',
   'containing',
   'contained',
   'needs-attention',
   'resolved',
+  'aborted',
 ] as const;
 export type IncidentStatus = (typeof INCIDENT_STATUSES)[number];
 
 export type TimelineKind =
   | 'alert.received'
   | 'alert.repeated'
+  | 'alert.resolved'
+  | 'alert.correlated'
   | 'gate.waiting'
   | 'gate.opened'
+  | 'approval.requested'
+  | 'approval.granted'
+  | 'approval.rejected'
   | 'step.started'
   | 'step.progress'
   | 'step.succeeded'
@@ -23,6 +30,7 @@ export type TimelineKind =
   | 'step.compensated'
   | 'incident.extended'
   | 'incident.resolved'
+  | 'incident.aborted'
   | 'incident.status';
 
 export interface TimelineEntry {
@@ -42,9 +50,11 @@ export interface AlertDelivery {
   lastReceivedAt: string;
   highestSeverity: Severity;
   sources: string[];
+  /** How many of `count` were `resolved` notifications (e.g. Alertmanager): recorded, they open nothing. */
+  resolved?: number;
 }
 
-export type StepStatus = 'pending' | 'running' | 'succeeded' | 'skipped' | 'failed' | 'compensated';
+export type StepStatus = 'pending' | 'awaiting-approval' | 'running' | 'succeeded' | 'skipped' | 'rejected' | 'failed' | 'compensated';
 
 export interface StepState {
   id: string;
@@ -52,6 +62,9 @@ export interface StepState {
   /** Output of the step needed later (e.g. the limits to restore); ids only. */
   output?: Record<string, unknown>;
   error?: string;
+  approvedBy?: string;
+  /** Why the step did not run: its condition was false, or an approver rejected it. */
+  skippedBecause?: string;
 }
 
 export interface IncidentInput {
@@ -60,6 +73,14 @@ export interface IncidentInput {
   alert: Alert;
   openedBy: string;
   defaults: PlaybookDefaults;
+  /**
+   * The plan resolved by intake from the routed playbook. Carrying it in the input pins the
+   * playbook version for the incident's whole life. Absent for incidents started before playbooks
+   * were data; those keep their original built-in plan.
+   */
+  plan?: Plan;
+  /** Why intake fell back to the triage plan (no or ambiguous match). */
+  routing?: string;
   /** Continue-as-new once history passes this many events (default 4,000; tests lower it). */
   historyLimit?: number;
 }
@@ -77,6 +98,8 @@ export interface IncidentState {
   steps: StepState[];
   alertCount: number;
   deliveries: number;
+  /** `resolved` notifications received; they never reopen or escalate anything. */
+  resolvedAlerts?: number;
   lastAlertAt?: string;
   throttleUntil?: string;
   resolvedBy?: string;
@@ -101,6 +124,11 @@ export function pushTimeline(state: IncidentState, entry: TimelineEntry): void {
 }
 
 export function applyDelivery(state: IncidentState, delivery: AlertDelivery, at: string): void {
+  if (delivery.resolved && delivery.resolved === delivery.count) {
+    state.resolvedAlerts = (state.resolvedAlerts ?? 0) + delivery.count;
+    pushTimeline(state, { at, kind: 'alert.resolved', message: `${delivery.count} resolved notification(s) from ${delivery.sources.join(', ')}: the detector no longer fires` });
+    return;
+  }
   const first = state.alertCount === 0;
   state.alertCount += delivery.count;
   state.deliveries += 1;
@@ -142,7 +170,7 @@ export function initialState(input: IncidentInput, plan: Plan, at: string): Inci
       {
         at,
         kind: 'incident.status',
-        message: `opened by ${input.openedBy}; playbook ${plan.playbook}, ${plan.steps.length} step(s)`,
+        message: `opened by ${input.openedBy}; playbook ${plan.playbook}${plan.version ? ` v${plan.version}` : ''}, ${plan.steps.length} step(s)${input.routing ? ` (${input.routing})` : ''}`,
       },
     ],
     timelineDropped: 0,
@@ -150,7 +178,7 @@ export function initialState(input: IncidentInput, plan: Plan, at: string): Inci
 }
 
 export function isOpen(status: IncidentStatus): boolean {
-  return status !== 'resolved';
+  return status !== 'resolved' && status !== 'aborted';
 }
 
 /** The part of an incident kept in the workflow memo, for listing without a worker. */
@@ -159,10 +187,11 @@ export type IncidentMemo = {
   type: string;
   severity: Severity;
   subject: string;
+  playbook?: string;
 };
 
 export function incidentMemo(state: IncidentState): IncidentMemo {
   const s = state.alert.subject;
   const subject = s.clientId ?? s.apiKeyId ?? s.secretId ?? (s.endpoint ? `${s.endpoint.restApiId}/${s.endpoint.stage}${s.endpoint.resourcePath ?? ''}` : '');
-  return { status: state.status, type: state.alert.type, severity: state.severity, subject };
+  return { status: state.status, type: state.alert.type, severity: state.severity, subject, playbook: state.plan.version ? `${state.plan.playbook}@v${state.plan.version}` : state.plan.playbook };
 }

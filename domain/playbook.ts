@@ -1,37 +1,14 @@
-import type { Alert, Endpoint, Severity } from './alert.js';
+import type { Alert, Severity } from './alert.js';
+import type { Plan, PlannedStep } from './playbooks/plan.js';
 
-/**
- * The two built-in playbooks as a plan: an ordered list of steps the incident workflow executes.
- * Each step names an action, its parameters (identifiers only, never secret values), an optional
- * gate that must be opened before it runs, and whether it can be undone.
- */
+export type { Plan, PlannedStep } from './playbooks/plan.js';
+
 export interface ThrottleLimits {
   rateLimit: number;
   burstLimit: number;
 }
 
-export type StepAction =
-  | { kind: 'apigateway.disableApiKeys'; apiKeyId?: string; clientId?: string }
-  | { kind: 'secrets.rotate'; secretId?: string; clientId?: string }
-  | { kind: 'apigateway.throttle'; endpoint: Endpoint; limits: ThrottleLimits; ttlSeconds: number };
-
-export type Gate = 'contain';
-
-export interface PlannedStep {
-  id: string;
-  title: string;
-  action: StepAction;
-  /** Set when an operator must open the gate before the step may run. */
-  gate?: Gate;
-  /** Reversible steps are undone (restored) when the incident ends or their TTL expires. */
-  reversible: boolean;
-}
-
-export interface Plan {
-  playbook: 'credential-compromise' | 'endpoint-abuse';
-  steps: PlannedStep[];
-}
-
+/** The organisation's defaults, from config; playbooks read them as `${settings.…}`. */
 export interface PlaybookDefaults {
   throttle: ThrottleLimits;
   throttleTtlSeconds: number;
@@ -42,61 +19,60 @@ export const DEFAULT_PLAYBOOK_SETTINGS: PlaybookDefaults = {
   throttleTtlSeconds: 30 * 60,
 };
 
-/** High and critical alerts contain at once; low and medium wait for an operator's `contain`. */
-export function needsContainGate(severity: Severity): boolean {
-  return severity === 'low' || severity === 'medium';
-}
-
 const SEVERITY_RANK: Record<Severity, number> = { low: 0, medium: 1, high: 2, critical: 3 };
+
 export function maxSeverity(a: Severity, b: Severity): Severity {
   return SEVERITY_RANK[a] >= SEVERITY_RANK[b] ? a : b;
 }
 
-export function planFor(alert: Alert, defaults: PlaybookDefaults = DEFAULT_PLAYBOOK_SETTINGS): Plan {
-  const gate: Gate | undefined = needsContainGate(alert.severity) ? 'contain' : undefined;
+export const severityBelow = (s: Severity, threshold: Severity) => SEVERITY_RANK[s] < SEVERITY_RANK[threshold];
+
+/**
+ * The plan of incidents started before playbooks became data (their input carries no plan).
+ * Kept so those workflows replay and finish exactly as they began; new incidents are planned from
+ * `playbooks/*.yaml` by intake. Produces the same steps, in the same order, as the old code did.
+ */
+export function legacyPlanFor(alert: Alert, defaults: PlaybookDefaults = DEFAULT_PLAYBOOK_SETTINGS): Plan {
+  const gated = severityBelow(alert.severity, 'high');
   const { subject } = alert;
-  switch (alert.type) {
-    case 'credential.compromised': {
-      const steps: PlannedStep[] = [];
-      if (subject.apiKeyId || subject.clientId) {
-        steps.push({
-          id: 'disable-api-keys',
-          title: 'Disable the client’s API Gateway API keys',
-          action: { kind: 'apigateway.disableApiKeys', apiKeyId: subject.apiKeyId, clientId: subject.clientId },
-          reversible: false,
-        });
-      }
-      if (subject.secretId || subject.clientId) {
-        steps.push({
-          id: 'rotate-secret',
-          title: 'Rotate the client’s credentials in Secrets Manager',
-          action: { kind: 'secrets.rotate', secretId: subject.secretId, clientId: subject.clientId },
-          reversible: false,
-        });
-      }
-      if (gate && steps[0]) steps[0].gate = gate;
-      return { playbook: 'credential-compromise', steps };
-    }
-    case 'endpoint.abuse': {
-      // The schema guarantees an endpoint for this type; the guard keeps the types honest.
-      if (!subject.endpoint) return { playbook: 'endpoint-abuse', steps: [] };
-      return {
-        playbook: 'endpoint-abuse',
-        steps: [
-          {
-            id: 'throttle-endpoint',
-            title: 'Lower throttling on the abused endpoint',
-            action: {
-              kind: 'apigateway.throttle',
-              endpoint: subject.endpoint,
-              limits: defaults.throttle,
-              ttlSeconds: defaults.throttleTtlSeconds,
-            },
-            gate,
-            reversible: true,
-          },
-        ],
-      };
-    }
+  const base = { onFailure: 'stop' as const, group: 0 };
+  const steps: PlannedStep[] = [];
+  if (alert.type === 'endpoint.abuse' && subject.endpoint) {
+    steps.push({
+      ...base,
+      id: 'throttle-endpoint',
+      title: 'Lower throttling on the abused endpoint',
+      action: 'apigateway.throttle',
+      with: { endpoint: subject.endpoint, ...defaults.throttle, ttl: `${defaults.throttleTtlSeconds}s` },
+      effect: 'reversible',
+      reversible: true,
+      gate: gated ? 'contain' : undefined,
+    });
+    return { playbook: 'endpoint-abuse', operatorBelow: 'high', steps };
   }
+  if (subject.apiKeyId || subject.clientId) {
+    steps.push({
+      ...base,
+      id: 'disable-api-keys',
+      title: 'Disable the client’s API Gateway API keys',
+      action: 'apigateway.disableApiKey',
+      with: { apiKeyId: subject.apiKeyId, clientId: subject.clientId },
+      effect: 'containment',
+      reversible: false,
+    });
+  }
+  if (subject.secretId || subject.clientId) {
+    steps.push({
+      ...base,
+      group: steps.length,
+      id: 'rotate-secret',
+      title: 'Rotate the client’s credentials in Secrets Manager',
+      action: 'secrets.rotate',
+      with: { secretId: subject.secretId, clientId: subject.clientId },
+      effect: 'containment',
+      reversible: false,
+    });
+  }
+  if (gated && steps[0]) steps[0].gate = 'contain';
+  return { playbook: 'credential-compromise', operatorBelow: 'high', steps };
 }

@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import { playbookDefaults, type Config } from '../temporal.config.js';
 import type { Logger } from '../telemetry/logger.js';
 import { AlertDeliverer } from './deliver.js';
+import { describeErrors, fileLabel, PlaybookCatalog, SHIPPED_PLAYBOOKS_DIR } from './playbook-catalog.js';
 import { createIntakeServer, listen } from './server.js';
 
 export interface RunningIntake {
@@ -12,9 +13,10 @@ export interface RunningIntake {
 }
 
 /** Starts the intake HTTP server on config.intake.host:port (port 0 picks a free one). */
-export async function startIntake(opts: { config: Config; client: Client; logger: Logger; webhookSecret: string; nowSeconds?: () => number }): Promise<RunningIntake> {
+export async function startIntake(opts: { config: Config; client: Client; logger: Logger; webhookSecret: string; nowSeconds?: () => number; catalog?: PlaybookCatalog }): Promise<RunningIntake> {
   const { config } = opts;
-  const deliverer = new AlertDeliverer(opts.client, config.temporal.taskQueue, playbookDefaults(config));
+  const catalog = opts.catalog ?? configuredCatalog(config, opts.logger);
+  const deliverer = new AlertDeliverer(opts.client, config.temporal.taskQueue, playbookDefaults(config), undefined, catalog);
   const server = createIntakeServer({
     client: opts.client,
     deliverer,
@@ -35,4 +37,18 @@ export async function startIntake(opts: { config: Config; client: Client; logger
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * The catalog from config, logging what loaded and what was refused. Invalid files are reported
+ * and left out; the rest serve (alerts no playbook matches open triage incidents).
+ */
+export function configuredCatalog(config: Config, logger: Logger): PlaybookCatalog {
+  const { catalog, result } = PlaybookCatalog.fromDir(config.playbooks.dir ?? SHIPPED_PLAYBOOKS_DIR);
+  const report = (r: typeof result) => {
+    logger.info({ playbooks: r.loaded.map(fileLabel) }, `playbooks in service: ${r.loaded.length}`);
+    if (r.errors.length) logger.error(`playbooks refused:\n${describeErrors(r.errors)}${r.kept.length ? `\nprevious versions kept in service: ${r.kept.join(', ')}` : ''}`);
+  };
+  report(result);
+  return catalog;
 }

@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Alert, Severity } from '../domain/alert.js';
 import { fingerprint, incidentWorkflowId } from '../domain/fingerprint.js';
 import type { AlertDelivery, IncidentInput } from '../domain/incident.js';
@@ -6,12 +6,21 @@ import { maxSeverity, type PlaybookDefaults } from '../domain/playbook.js';
 import { incidentsOpened } from '../telemetry/metrics.js';
 import { alertsSignal } from '../workflows/definitions.js';
 import type { incidentWorkflow } from '../workflows/incident.js';
+import { shippedCatalog, type PlaybookCatalog } from './playbook-catalog.js';
 import { signalWithStartReportingStart } from './temporal-client.js';
 
 export interface Delivered {
   incidentId: string;
   workflowId: string;
   deduplicated: boolean;
+}
+
+/** The answer to a `resolved` notification: attached to the open incident, or nothing to attach to. */
+export interface ResolvedDelivered {
+  incidentId: string;
+  workflowId: string;
+  attached: boolean;
+  reason?: 'no open incident';
 }
 
 interface Waiter {
@@ -32,12 +41,16 @@ interface Waiter {
  */
 export class AlertDeliverer {
   private readonly inFlight = new Map<string, Waiter[]>();
+  /** Resolved notifications waiting for an in-flight firing delivery of the same fingerprint. */
+  private readonly idleWaiters = new Map<string, (() => void)[]>();
 
   constructor(
     private readonly client: Client,
     private readonly taskQueue: string,
     private readonly defaults: PlaybookDefaults,
     private readonly historyLimit?: number,
+    /** Routes alerts to playbooks; the shipped catalog unless a configured one is given. */
+    private readonly catalog: PlaybookCatalog = shippedCatalog(),
   ) {}
 
   deliver(alert: Alert, receivedAt = new Date().toISOString(), openedBy = `alert:${alert.source}`): Promise<Delivered> {
@@ -64,7 +77,10 @@ export class AlertDeliverer {
       highestSeverity: batch.reduce<Severity>((s, w) => maxSeverity(s, w.alert.severity), first.alert.severity),
       sources: [...new Set(batch.map((w) => w.alert.source))].slice(0, 10),
     };
-    const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert: first.alert, openedBy, defaults: this.defaults, historyLimit: this.historyLimit };
+    // Planned here, not in the workflow: the plan in the input pins the playbook version the
+    // incident runs with, whatever is deployed later. (Ignored when the incident already exists.)
+    const { plan, routing } = this.catalog.plan(first.alert, this.defaults);
+    const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert: first.alert, openedBy, defaults: this.defaults, plan, routing, historyLimit: this.historyLimit };
     try {
       const { started } = await signalWithStartReportingStart(() =>
         this.client.workflow.signalWithStart<typeof incidentWorkflow, [AlertDelivery]>('incidentWorkflow', {
@@ -86,7 +102,46 @@ export class AlertDeliverer {
         void this.send(fp, waiting, openedBy);
       } else {
         this.inFlight.delete(fp);
+        const idle = this.idleWaiters.get(fp);
+        this.idleWaiters.delete(fp);
+        idle?.forEach((wake) => wake());
       }
     }
+  }
+
+  /**
+   * A `resolved` notification never starts an incident: it is a plain signal to the open one,
+   * carried as a delivery whose `resolved === count` (the workflow records 'alert.resolved' and
+   * changes nothing else). With no open incident for the fingerprint it attaches to nothing.
+   * It waits for an in-flight firing delivery of the same fingerprint, so "fire then resolve"
+   * sent back to back is seen in that order.
+   */
+  async deliverResolved(alert: Alert, receivedAt = new Date().toISOString()): Promise<ResolvedDelivered> {
+    const fp = fingerprint(alert);
+    const workflowId = incidentWorkflowId(fp);
+    if (this.inFlight.has(fp)) {
+      await new Promise<void>((wake) => this.idleWaiters.set(fp, [...(this.idleWaiters.get(fp) ?? []), wake]));
+    }
+    const delivery: AlertDelivery = {
+      count: 1,
+      resolved: 1,
+      firstReceivedAt: receivedAt,
+      lastReceivedAt: receivedAt,
+      highestSeverity: alert.severity,
+      sources: [alert.source],
+    };
+    try {
+      await this.client.workflow.getHandle(workflowId).signal(alertsSignal, delivery);
+      return { incidentId: workflowId, workflowId, attached: true };
+    } catch (err) {
+      // Temporal answers NOT_FOUND both for an id never used and for a closed run.
+      if (err instanceof WorkflowNotFoundError) return { incidentId: workflowId, workflowId, attached: false, reason: 'no open incident' };
+      throw err;
+    }
+  }
+
+  /** Firing alerts open or join their incident; resolved ones only attach (see deliverResolved). */
+  deliverAlert(alert: Alert, receivedAt = new Date().toISOString()): Promise<Delivered | ResolvedDelivered> {
+    return alert.status === 'resolved' ? this.deliverResolved(alert, receivedAt) : this.deliver(alert, receivedAt);
   }
 }

@@ -5,7 +5,7 @@ import { parseDurationSeconds } from '../domain/duration.js';
 import { classifyError } from '../domain/errors.js';
 import { canonicalJson, fingerprint, normaliseIncidentId } from '../domain/fingerprint.js';
 import { applyDelivery, initialState, MAX_REPEAT_ENTRIES } from '../domain/incident.js';
-import { DEFAULT_PLAYBOOK_SETTINGS, needsContainGate, planFor } from '../domain/playbook.js';
+import { DEFAULT_PLAYBOOK_SETTINGS, legacyPlanFor, severityBelow } from '../domain/playbook.js';
 import { sign, verifySignature } from '../domain/signature.js';
 import { ConfigError, loadConfig } from '../temporal.config.js';
 
@@ -22,7 +22,7 @@ describe('alert schema v1', () => {
     ['a minimal credential alert', base, null],
     ['an abuse alert with an endpoint', { ...base, type: 'endpoint.abuse', subject: { endpoint: { restApiId: 'a1', stage: 'prod', resourcePath: '/payments', httpMethod: 'POST' } } }, null],
     ['an offset timestamp', { ...base, observedAt: '2026-11-24T10:00:00+01:00' }, null],
-    ['an unknown type', { ...base, type: 'disk.full' }, 'type'],
+    ['an ill-formed type', { ...base, type: 'Disk Full' }, 'type'],
     ['an unknown severity', { ...base, severity: 'urgent' }, 'severity'],
     ['a timestamp that is not ISO-8601', { ...base, observedAt: 'yesterday' }, 'observedAt'],
     ['a missing source', { ...base, source: undefined }, 'source'],
@@ -129,7 +129,7 @@ describe('error classification', () => {
   });
 });
 
-describe('built-in playbooks', () => {
+describe('legacy plan (incidents started before playbooks were data)', () => {
   const alert = (over: object) => parseAlert({ ...base, ...over });
   it.each([
     ['critical credential alert with client', { severity: 'critical' }, ['disable-api-keys', 'rotate-secret'], undefined],
@@ -141,22 +141,22 @@ describe('built-in playbooks', () => {
   ])('%s', (_n, over, steps, gate) => {
     const a = alert(over);
     if (!a.ok) throw new Error(JSON.stringify(a.errors));
-    const plan = planFor(a.value);
+    const plan = legacyPlanFor(a.value);
     expect(plan.steps.map((s) => s.id)).toEqual(steps);
     expect(plan.steps[0]!.gate).toBe(gate);
   });
   it('throttling is the only reversible step and carries the configured TTL', () => {
     const a = alert({ type: 'endpoint.abuse', subject: { endpoint: { restApiId: 'a', stage: 'prod' } } });
     if (!a.ok) throw new Error();
-    const [step] = planFor(a.value, { ...DEFAULT_PLAYBOOK_SETTINGS, throttleTtlSeconds: 99 }).steps;
-    expect(step).toMatchObject({ reversible: true, action: { ttlSeconds: 99, limits: DEFAULT_PLAYBOOK_SETTINGS.throttle } });
+    const [step] = legacyPlanFor(a.value, { ...DEFAULT_PLAYBOOK_SETTINGS, throttleTtlSeconds: 99 }).steps;
+    expect(step).toMatchObject({ reversible: true, action: 'apigateway.throttle', with: { ttl: '99s', ...DEFAULT_PLAYBOOK_SETTINGS.throttle } });
   });
   it.each([
     ['low', true],
     ['medium', true],
     ['high', false],
     ['critical', false],
-  ] as const)('%s severity gated: %s', (s, g) => expect(needsContainGate(s)).toBe(g));
+  ] as const)('%s severity gated: %s', (s, g) => expect(severityBelow(s, 'high')).toBe(g));
 });
 
 describe('incident state under alert storms', () => {
@@ -164,7 +164,7 @@ describe('incident state under alert storms', () => {
     const a = parseAlert(base);
     if (!a.ok) throw new Error();
     const input = { incidentId: 'i', fingerprint: 'f', alert: a.value, openedBy: 't', defaults: DEFAULT_PLAYBOOK_SETTINGS };
-    const state = initialState(input, planFor(a.value), 'now');
+    const state = initialState(input, legacyPlanFor(a.value), 'now');
     for (let i = 0; i < 1000; i++) {
       applyDelivery(state, { count: 5, firstReceivedAt: 'x', lastReceivedAt: 'y', highestSeverity: i === 500 ? 'critical' : 'low', sources: ['s'] }, 't');
     }

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { AlertDelivery, IncidentState, IncidentStatus } from '../domain/incident.js';
+import type { AlertDelivery, IncidentState, IncidentStatus, StepStatus } from '../domain/incident.js';
 
 /** The incident workflow's message surface, shared by the workflow, intake and CLI. */
 export const alertsSignal = defineSignal<[AlertDelivery]>('alerts');
@@ -10,9 +10,19 @@ export interface OperatorAction {
   reason?: string;
 }
 
+export interface StepDecision extends OperatorAction {
+  step: string;
+}
+
 /** Opens the containment gate of a low/medium incident. */
 export const containUpdate = defineUpdate<IncidentStatus, [OperatorAction]>('contain');
 /** Ends the incident; reversible changes (throttling) are restored first. */
 export const resolveUpdate = defineUpdate<IncidentStatus, [OperatorAction]>('resolve');
+/** Stops the playbook, undoes reversible steps in reverse order and closes the incident as aborted. */
+export const abortUpdate = defineUpdate<IncidentStatus, [OperatorAction]>('abort');
 /** Pushes back the automatic restore of temporary limits. Returns the new restore time. */
 export const extendUpdate = defineUpdate<string, [OperatorAction & { ttlSeconds: number }]>('extend');
+/** Approves a step that names an approval policy; answers once the step has finished. */
+export const approveUpdate = defineUpdate<StepStatus, [StepDecision]>('approve');
+/** Rejects such a step: it is skipped (or, with onFailure: compensate, earlier steps are undone). */
+export const rejectUpdate = defineUpdate<StepStatus, [StepDecision]>('reject');

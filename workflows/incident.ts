@@ -14,10 +14,25 @@ import {
   type IncidentInput,
   type IncidentState,
   type IncidentStatus,
+  type StepState,
   type TimelineEntry,
 } from '../domain/incident.js';
-import { needsContainGate, planFor, type PlannedStep } from '../domain/playbook.js';
-import { alertsSignal, containUpdate, extendUpdate, resolveUpdate, stateQuery, type OperatorAction } from './definitions.js';
+import { legacyPlanFor, severityBelow, type PlannedStep } from '../domain/playbook.js';
+import { evaluate, parseCondition } from '../domain/playbooks/condition.js';
+import { resolveTemplates } from '../domain/playbooks/template.js';
+import { parseDurationSeconds } from '../domain/duration.js';
+import {
+  abortUpdate,
+  alertsSignal,
+  approveUpdate,
+  containUpdate,
+  extendUpdate,
+  rejectUpdate,
+  resolveUpdate,
+  stateQuery,
+  type OperatorAction,
+  type StepDecision,
+} from './definitions.js';
 import { compensateStep, executeStep, failureReason } from './steps.js';
 
 /** Continue-as-new well before Temporal's history limits; an alert storm can add many signals. */
@@ -26,12 +41,14 @@ const HISTORY_EVENTS_BEFORE_CONTINUE = 4000;
 const now = () => new Date().toISOString();
 
 /**
- * One incident: plan the playbook from the first alert, pass the containment gate when severity
- * needs one, run each step, then stay open (attaching repeat alerts) until an operator resolves it.
- * Temporary changes (throttling) are restored when their TTL ends or the incident is resolved.
+ * One incident: run the plan intake resolved from the routed playbook (pinned in the input), group
+ * by group; pass the containment gate when severity needs one and the approval of steps that name
+ * a policy; on a failure stop, continue or compensate as the step says. Then stay open (attaching
+ * repeat alerts) until an operator resolves or aborts it. Temporary changes (throttling) are
+ * restored when their TTL ends, on resolution, on abort and on compensation.
  */
 export async function incidentWorkflow(input: IncidentInput, carried?: IncidentState): Promise<IncidentState> {
-  const state: IncidentState = carried ?? initialState(input, planFor(input.alert, input.defaults), now());
+  const state: IncidentState = carried ?? initialState(input, input.plan ?? legacyPlanFor(input.alert, input.defaults), now());
   const record = (entry: Omit<TimelineEntry, 'at'>) => pushTimeline(state, { at: now(), ...entry });
   // The status is also kept in the memo so `incident list` reads it from visibility, without
   // querying every workflow (a query waits for a worker; a list must not).
@@ -42,7 +59,10 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
     publish();
   };
   if (!carried) publish();
-  let resolveRequest: OperatorAction | undefined;
+  const stepState = (id: string) => state.steps.find((s) => s.id === id)!;
+  const gateThreshold = state.plan.operatorBelow ?? 'high';
+  let closeRequest: { kind: 'resolve' | 'abort'; action: OperatorAction } | undefined;
+  const decisions = new Map<string, { approved: boolean; action: StepDecision }>();
   let wakeups = 0;
 
   setHandler(stateQuery, () => state);
@@ -67,21 +87,47 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
       },
     },
   );
-  setHandler(
-    resolveUpdate,
-    async (action) => {
-      resolveRequest = action;
-      wakeups++;
-      await condition(() => state.status === 'resolved');
-      return state.status;
-    },
-    {
-      validator: (action) => {
-        requireActor(action);
-        if (state.status === 'resolved' || resolveRequest) throw new Error('incident is already resolved or resolving');
+  for (const [update, kind] of [[resolveUpdate, 'resolve'], [abortUpdate, 'abort']] as const) {
+    setHandler(
+      update,
+      async (action) => {
+        closeRequest = { kind, action };
+        wakeups++;
+        await condition(() => state.status === 'resolved' || state.status === 'aborted');
+        return state.status;
       },
-    },
-  );
+      {
+        validator: (action) => {
+          requireActor(action);
+          if (state.status === 'resolved' || state.status === 'aborted' || closeRequest) throw new Error(`incident is already ${closeRequest ? `${closeRequest.kind === 'abort' ? 'aborting' : 'resolving'}` : state.status}`);
+        },
+      },
+    );
+  }
+  for (const [update, approved] of [[approveUpdate, true], [rejectUpdate, false]] as const) {
+    setHandler(
+      update,
+      async (decision) => {
+        decisions.set(decision.step, { approved, action: decision });
+        wakeups++;
+        await condition(() => !['awaiting-approval', 'running'].includes(stepState(decision.step).status));
+        return stepState(decision.step).status;
+      },
+      {
+        validator: (decision) => {
+          requireActor(decision);
+          const step = state.plan.steps.find((s) => s.id === decision?.step);
+          if (!step) throw new Error(`no step "${decision?.step}" in this incident's plan (${state.plan.steps.map((s) => s.id).join(', ')})`);
+          if (stepState(step.id).status !== 'awaiting-approval' || decisions.has(step.id)) {
+            throw new Error(`step ${step.id} is not waiting for approval (status: ${stepState(step.id).status})`);
+          }
+          // Four-eyes: whoever opened the incident by hand does not approve its risky steps.
+          if (approved && state.openedBy === `operator:${decision.by}`) throw new Error(`${decision.by} opened this incident and cannot also approve its steps`);
+          if (!approved && !decision.reason) throw new Error('a rejection needs a reason');
+        },
+      },
+    );
+  }
   setHandler(
     extendUpdate,
     (action) => {
@@ -109,82 +155,138 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   async function waitUntil(predicate: () => boolean, timeoutMs?: number): Promise<boolean> {
     const seen = wakeups;
     const done = await condition(() => predicate() || historyIsLarge() || wakeups !== seen, timeoutMs);
-    if (historyIsLarge() && !resolveRequest) {
+    if (historyIsLarge() && !closeRequest) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof incidentWorkflow>(input, state);
     }
     return done;
   }
 
-  for (const step of state.plan.steps) {
-    const stepState = state.steps.find((s) => s.id === step.id)!;
-    if (stepState.status !== 'pending' && stepState.status !== 'running') continue;
-    if (state.status === 'needs-attention' || resolveRequest) break;
-    if (step.gate === 'contain' && !state.containApprovedBy) {
-      if (needsContainGate(state.severity)) {
+  const groups = [...new Set(state.plan.steps.map((s) => s.group))].sort((a, b) => a - b);
+  for (const group of groups) {
+    if (state.status === 'needs-attention' || closeRequest) break;
+    const steps = state.plan.steps.filter((s) => s.group === group && ['pending', 'running', 'awaiting-approval'].includes(stepState(s.id).status));
+    if (steps.length === 0) continue;
+    if (steps.some((s) => s.gate === 'contain') && !state.containApprovedBy) {
+      if (severityBelow(state.severity, gateThreshold)) {
         if (state.status !== 'awaiting-containment') {
           setStatus('awaiting-containment', `${state.severity} severity: run \`bulwark incident contain ${state.incidentId}\` to start containment`);
-          record({ kind: 'gate.waiting', step: step.id, message: `waiting for an operator before: ${step.title}` });
+          record({ kind: 'gate.waiting', step: steps[0]!.id, message: `waiting for an operator before: ${steps[0]!.title}` });
         }
-        while (!state.containApprovedBy && needsContainGate(state.severity) && !resolveRequest) {
-          await waitUntil(() => Boolean(state.containApprovedBy) || !needsContainGate(state.severity) || Boolean(resolveRequest));
+        while (!state.containApprovedBy && severityBelow(state.severity, gateThreshold) && !closeRequest) {
+          await waitUntil(() => Boolean(state.containApprovedBy) || !severityBelow(state.severity, gateThreshold) || Boolean(closeRequest));
         }
-        if (resolveRequest) break;
+        if (closeRequest) break;
         if (!state.containApprovedBy) record({ kind: 'gate.opened', message: `severity escalated to ${state.severity} by a repeat alert: containing without waiting` });
       }
       setStatus('containing');
     }
-    await runStep(step);
+    await Promise.all(steps.map(runStep));
+    const failed = steps.filter((s) => ['failed', 'rejected'].includes(stepState(s.id).status) && s.onFailure !== 'continue');
+    if (failed.length > 0 && !closeRequest) {
+      const first = failed[0]!;
+      const why = stepState(first.id).error ?? stepState(first.id).skippedBecause ?? 'failed';
+      if (failed.some((s) => s.onFailure === 'compensate')) {
+        const undone = await compensateAll(`step ${first.id} ${stepState(first.id).status}`);
+        state.attention = `step ${first.id} ${stepState(first.id).status}: ${why}; undid ${undone} earlier step(s)`;
+      } else {
+        state.attention = `step ${first.id} ${stepState(first.id).status}: ${why}`;
+      }
+      setStatus('needs-attention', state.attention);
+    }
   }
   if (state.status === 'containing') setStatus('contained', summary(state));
 
-  while (!resolveRequest) {
+  while (!closeRequest) {
     const restoreAt = state.throttleUntil ? Date.parse(state.throttleUntil) : undefined;
-    const woke = await waitUntil(() => Boolean(resolveRequest), restoreAt === undefined ? undefined : Math.max(1, restoreAt - Date.now()));
+    const woke = await waitUntil(() => Boolean(closeRequest), restoreAt === undefined ? undefined : Math.max(1, restoreAt - Date.now()));
     if (!woke && restoreAt !== undefined && Date.now() >= restoreAt && state.throttleUntil) {
       await compensateAll('TTL expired');
       state.throttleUntil = undefined;
     }
   }
 
-  await compensateAll(`resolved by ${resolveRequest.by}`);
+  const { kind, action } = closeRequest;
+  await compensateAll(`${kind === 'abort' ? 'aborted' : 'resolved'} by ${action.by}`);
   state.throttleUntil = undefined;
-  state.resolvedBy = resolveRequest.by;
-  record({ kind: 'incident.resolved', message: `resolved by ${resolveRequest.by}${resolveRequest.reason ? `: ${resolveRequest.reason}` : ''}` });
-  setStatus('resolved');
+  state.resolvedBy = action.by;
+  record({ kind: kind === 'abort' ? 'incident.aborted' : 'incident.resolved', message: `${kind === 'abort' ? 'aborted' : 'resolved'} by ${action.by}${action.reason ? `: ${action.reason}` : ''}` });
+  setStatus(kind === 'abort' ? 'aborted' : 'resolved');
   await condition(allHandlersFinished);
   return state;
 
+  /** What `when` conditions and `${steps.…}` references read. */
+  function context() {
+    const steps: Record<string, { status: string; output?: unknown }> = {};
+    for (const s of state.steps) steps[s.id] = { status: s.status, output: s.output };
+    return { alert: state.alert, inputs: state.plan.inputs ?? {}, settings: state.plan.settings, incident: { severity: state.severity, id: state.incidentId }, steps };
+  }
+
   async function runStep(step: PlannedStep): Promise<void> {
-    const stepState = state.steps.find((s) => s.id === step.id)!;
-    stepState.status = 'running';
+    const s = stepState(step.id);
+    if (step.when && s.status === 'pending' && !evaluate(parseCondition(step.when), context())) {
+      s.status = 'skipped';
+      s.skippedBecause = `condition is false: ${step.when}`;
+      record({ kind: 'step.skipped', step: step.id, message: `${step.title}: ${s.skippedBecause}` });
+      return;
+    }
+    if (step.approval && !s.approvedBy && !(await approval(step, s))) return;
+    if (closeRequest) return;
+    s.status = 'running';
+    const startedAt = now();
     record({ kind: 'step.started', step: step.id, message: step.title });
     try {
-      const outcome = await executeStep(step, record);
-      stepState.status = 'succeeded';
-      stepState.output = outcome.output;
+      if (step.invalid) throw new Error(`invalid parameters: ${step.invalid}`);
+      const params = resolveTemplates(step.with, context()) as Parameters<typeof executeStep>[1];
+      const outcome = await executeStep(step, params, record, startedAt);
+      s.status = 'succeeded';
+      s.output = outcome.output;
       record({ kind: 'step.succeeded', step: step.id, message: outcome.message, resources: outcome.resources });
-      if (step.action.kind === 'apigateway.throttle') {
-        state.throttleUntil = new Date(Date.now() + step.action.ttlSeconds * 1000).toISOString();
+      if (step.action === 'apigateway.throttle') {
+        const ttl = typeof params.ttl === 'string' ? parseDurationSeconds(params.ttl) : 1800;
+        state.throttleUntil = new Date(Date.now() + ttl * 1000).toISOString();
       }
     } catch (err) {
       const reason = failureReason(err);
-      stepState.status = 'failed';
-      stepState.error = reason;
+      s.status = 'failed';
+      s.error = reason;
       record({ kind: 'step.failed', step: step.id, message: reason });
-      state.attention = `step ${step.id} failed: ${reason}`;
-      setStatus('needs-attention', state.attention);
+      if (step.onFailure === 'continue') record({ kind: 'step.progress', step: step.id, message: 'onFailure: continue — the playbook goes on' });
     }
   }
 
-  async function compensateAll(why: string): Promise<void> {
+  /** Waits for `bulwark incident approve|reject`; true when approved. */
+  async function approval(step: PlannedStep, s: StepState): Promise<boolean> {
+    s.status = 'awaiting-approval';
+    record({ kind: 'approval.requested', step: step.id, message: `${step.title} needs approval (policy ${step.approval}): bulwark incident approve ${state.incidentId} ${step.id}` });
+    setStatus('awaiting-approval');
+    while (!decisions.has(step.id) && !closeRequest) await waitUntil(() => decisions.has(step.id) || Boolean(closeRequest));
+    const decision = decisions.get(step.id);
+    if (!decision) return false;
+    const { action } = decision;
+    if (!decision.approved) {
+      s.status = 'rejected';
+      s.skippedBecause = `rejected by ${action.by}: ${action.reason}`;
+      record({ kind: 'approval.rejected', step: step.id, message: s.skippedBecause });
+    } else {
+      s.approvedBy = action.by;
+      record({ kind: 'approval.granted', step: step.id, message: `approved by ${action.by}${action.reason ? `: ${action.reason}` : ''}` });
+    }
+    if (state.status === 'awaiting-approval') setStatus('containing');
+    return decision.approved;
+  }
+
+  /** Undoes succeeded reversible steps, last first. Returns how many were undone. */
+  async function compensateAll(why: string): Promise<number> {
+    let undone = 0;
     for (const step of [...state.plan.steps].reverse()) {
-      const stepState = state.steps.find((s) => s.id === step.id)!;
-      if (!step.reversible || stepState.status !== 'succeeded') continue;
+      const s = stepState(step.id);
+      if (!step.reversible || s.status !== 'succeeded') continue;
       try {
         const outcome = await compensateStep(step, state);
         if (!outcome) continue;
-        stepState.status = 'compensated';
+        s.status = 'compensated';
+        undone++;
         record({ kind: 'step.compensated', step: step.id, message: `${outcome.message} (${why})`, resources: outcome.resources });
       } catch (err) {
         const reason = failureReason(err);
@@ -193,6 +295,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
         setStatus('needs-attention', state.attention);
       }
     }
+    return undone;
   }
 }
 
@@ -204,5 +307,6 @@ function requireActor(action: OperatorAction): void {
 
 function summary(state: IncidentState): string {
   const done = state.steps.filter((s) => s.status === 'succeeded').length;
-  return `${done}/${state.steps.length} step(s) succeeded`;
+  const skipped = state.steps.filter((s) => s.status === 'skipped').length;
+  return `${done}/${state.steps.length} step(s) succeeded${skipped ? `, ${skipped} skipped` : ''}`;
 }

@@ -1,4 +1,6 @@
-import { ActivityFailure, ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import type { Endpoint } from '../domain/alert.js';
+import { parseDurationSeconds } from '../domain/duration.js';
 import type { IncidentState, TimelineEntry } from '../domain/incident.js';
 import type { PlannedStep } from '../domain/playbook.js';
 import type { Activities } from '../activities/index.js';
@@ -14,17 +16,61 @@ export interface StepOutcome {
   message: string;
 }
 
+/** A step's own timeout and retry policy, over the AWS defaults. */
+function activitiesFor(step: PlannedStep) {
+  if (!step.timeoutSeconds && !step.retry) return aws;
+  const options: ActivityOptions = {
+    ...AWS_ACTIVITY_OPTIONS,
+    ...(step.timeoutSeconds ? { startToCloseTimeout: step.timeoutSeconds * 1000 } : {}),
+    retry: {
+      ...AWS_ACTIVITY_OPTIONS.retry,
+      ...(step.retry?.maxAttempts ? { maximumAttempts: step.retry.maxAttempts } : {}),
+      ...(step.retry?.initialIntervalSeconds ? { initialInterval: step.retry.initialIntervalSeconds * 1000 } : {}),
+      ...(step.retry?.backoff ? { backoffCoefficient: step.retry.backoff } : {}),
+    },
+  };
+  return proxyActivities<Activities>(options);
+}
+
 /** Idempotency key for one step of one incident; stable across retries, replays and continue-as-new. */
 function stepKey(step: PlannedStep, resource: string): string {
   const info = workflowInfo();
   return `${info.workflowId}/${info.firstExecutionRunId}/${step.id}/${resource}`;
 }
 
-export async function executeStep(step: PlannedStep, record: Recorder): Promise<StepOutcome> {
-  const action = step.action;
-  switch (action.kind) {
-    case 'apigateway.disableApiKeys': {
-      const { keys } = await aws.disableApiKeys({ apiKeyId: action.apiKeyId, clientId: action.clientId });
+/** Parameters as the action declares them (checked at plan time; activities check what they use). */
+interface Params {
+  apiKeyId?: string;
+  clientId?: string;
+  secretId?: string;
+  endpoint?: Endpoint;
+  rateLimit?: number;
+  burstLimit?: number;
+  ttl?: string;
+  keyId?: string;
+  accessKeyId?: string;
+  userName?: string;
+  roleName?: string;
+  provider?: 'cognito' | 'webhook';
+  userPoolId?: string;
+  appClientId?: string;
+  url?: string;
+  message?: string;
+  duration?: string;
+}
+
+function need<K extends keyof Params>(p: Params, key: K): NonNullable<Params[K]> {
+  const v = p[key];
+  if (v === undefined || v === null || v === '') throw ApplicationFailure.nonRetryable(`parameter ${String(key)} is missing after resolving the playbook's references`, 'InvalidParameters');
+  return v as NonNullable<Params[K]>;
+}
+
+/** The timeline's step start time: a stable "requested at" for activities that compare against AWS timestamps. */
+export async function executeStep(step: PlannedStep, params: Params, record: Recorder, requestedAt: string): Promise<StepOutcome> {
+  const act = activitiesFor(step);
+  switch (step.action) {
+    case 'apigateway.disableApiKey': {
+      const { keys } = await act.disableApiKeys({ apiKeyId: params.apiKeyId, clientId: params.clientId });
       const changed = keys.filter((k) => k.changed).length;
       return {
         output: { keys },
@@ -33,16 +79,16 @@ export async function executeStep(step: PlannedStep, record: Recorder): Promise<
       };
     }
     case 'secrets.rotate': {
-      const { secrets } = await aws.resolveSecrets({ secretId: action.secretId, clientId: action.clientId });
+      const { secrets } = await act.resolveSecrets({ secretId: params.secretId, clientId: params.clientId });
       const rotations = [];
       for (const secret of secrets) {
         const input = { secretArn: secret.arn, idempotencyKey: stepKey(step, secret.arn) };
-        const created = await aws.createSecret(input);
+        const created = await act.createSecret(input);
         record({ kind: 'step.progress', step: step.id, message: `createSecret: version ${created.versionId} is AWSPENDING`, resources: [secret.arn, created.versionId] });
-        await aws.setSecret(input);
-        const tested = await aws.testSecret(input);
+        await act.setSecret(input);
+        const tested = await act.testSecret(input);
         record({ kind: 'step.progress', step: step.id, message: `testSecret passed: ${tested.checks.join(', ')}`, resources: [secret.arn] });
-        rotations.push(await aws.finishSecret(input));
+        rotations.push(await act.finishSecret(input));
       }
       return {
         output: { rotations: rotations.map((r) => ({ secretArn: r.secretArn, newVersionId: r.newVersionId, previousVersionId: r.previousVersionId })) },
@@ -51,32 +97,89 @@ export async function executeStep(step: PlannedStep, record: Recorder): Promise<
       };
     }
     case 'apigateway.throttle': {
-      const snapshot = await aws.snapshotThrottle({ endpoint: action.endpoint });
-      const evidence = await aws.applyThrottle({ endpoint: action.endpoint, settingsKey: snapshot.settingsKey, limits: action.limits });
+      const endpoint = need(params, 'endpoint');
+      const limits = { rateLimit: need(params, 'rateLimit'), burstLimit: need(params, 'burstLimit') };
+      const snapshot = await act.snapshotThrottle({ endpoint });
+      const evidence = await act.applyThrottle({ endpoint, settingsKey: snapshot.settingsKey, limits });
       return {
         output: { snapshot, evidence },
         resources: [evidence.stageArn],
-        message: `throttled ${snapshot.settingsKey} to ${action.limits.rateLimit} rps / burst ${action.limits.burstLimit} (was ${snapshot.previous.rateLimit} / ${snapshot.previous.burstLimit}, ${snapshot.previousSource} level)`,
+        message: `throttled ${snapshot.settingsKey} to ${limits.rateLimit} rps / burst ${limits.burstLimit} (was ${snapshot.previous.rateLimit} / ${snapshot.previous.burstLimit}, ${snapshot.previousSource} level)`,
       };
     }
+    case 'kms.rotate': {
+      const r = await act.rotateKmsKey({ keyId: need(params, 'keyId'), requestedAt });
+      return { output: { ...r }, resources: [r.keyArn], message: r.changed ? `rotated KMS key ${r.keyId} on demand` : `KMS key ${r.keyId} was already rotated by this step` };
+    }
+    case 'kms.disableKey': {
+      const r = await act.disableKmsKey({ keyId: need(params, 'keyId') });
+      return { output: { ...r }, resources: [r.keyArn], message: `KMS key ${r.keyId} is ${r.keyState}${r.changed ? '' : ' (already)'}` };
+    }
+    case 'iam.deactivateAccessKey': {
+      const r = await act.deactivateAccessKey({ accessKeyId: need(params, 'accessKeyId'), userName: params.userName });
+      return { output: { ...r }, resources: [r.accessKeyId], message: `access key ${r.accessKeyId} of ${r.userName} is ${r.status}${r.changed ? '' : ' (already)'}` };
+    }
+    case 'iam.deleteAccessKey': {
+      const r = await act.deleteAccessKey({ accessKeyId: need(params, 'accessKeyId'), userName: need(params, 'userName') });
+      return { output: { ...r }, resources: [r.accessKeyId], message: `access key ${r.accessKeyId} of ${r.userName} ${r.deleted ? 'deleted' : 'was already gone'}` };
+    }
+    case 'iam.revokeRoleSessions': {
+      const r = await act.revokeRoleSessions({ roleName: need(params, 'roleName'), issuedBefore: requestedAt });
+      return { output: { ...r }, resources: [r.roleName], message: `sessions of role ${r.roleName} issued before ${r.issuedBefore} are denied${r.changed ? '' : ' (already)'}` };
+    }
+    case 'oauth.revokeClient': {
+      if (params.provider === 'cognito') {
+        const userPoolId = need(params, 'userPoolId');
+        const clientId = need(params, 'appClientId');
+        const r = await act.rotateAppClientSecret({ userPoolId, clientId, idempotencyKey: stepKey(step, clientId) });
+        return { output: { ...r }, resources: [r.oldClientId, r.newClientId], message: `app client ${r.oldClientId} ${r.oldClient}; replacement ${r.newClientId} has a new secret` };
+      }
+      const clientId = need(params, 'clientId');
+      const r = await act.disableOAuthClient({ url: need(params, 'url'), clientId, idempotencyKey: stepKey(step, clientId) });
+      return { output: { ...r }, resources: [r.clientId], message: `OAuth client ${r.clientId}: webhook answered ${r.httpStatus}${r.status ? `, status ${r.status}` : ''} (verified: ${r.verified})` };
+    }
+    case 'notify.operators': {
+      const r = await act.notifyOperators({ incidentId: workflowInfo().workflowId, step: step.id, message: need(params, 'message') });
+      return { output: { ...r }, resources: [], message: need(params, 'message') };
+    }
+    case 'wait': {
+      const seconds = parseDurationSeconds(need(params, 'duration'));
+      await sleep(seconds * 1000);
+      return { output: { waitedSeconds: seconds }, resources: [], message: `waited ${need(params, 'duration')}` };
+    }
+    default:
+      throw ApplicationFailure.nonRetryable(`action ${step.action} is not available in this worker`, 'UnknownAction');
   }
 }
 
-/** Undoes a reversible step from its recorded output. */
+/** Undoes a reversible step from its recorded output; undefined when there is nothing to undo. */
 export async function compensateStep(step: PlannedStep, state: IncidentState): Promise<StepOutcome | undefined> {
-  const action = step.action;
-  if (action.kind !== 'apigateway.throttle') return undefined;
-  const recorded = state.steps.find((s) => s.id === step.id)?.output as
-    | { snapshot: Awaited<ReturnType<Activities['snapshotThrottle']>> }
-    | undefined;
+  const recorded = state.steps.find((s) => s.id === step.id)?.output;
   if (!recorded) return undefined;
-  const { snapshot } = recorded;
-  const evidence = await aws.restoreThrottle({ endpoint: action.endpoint, settingsKey: snapshot.settingsKey, previous: snapshot.previous });
-  return {
-    output: { restored: evidence },
-    resources: [evidence.stageArn],
-    message: `restored ${snapshot.settingsKey} to ${snapshot.previous.rateLimit} rps / burst ${snapshot.previous.burstLimit}`,
-  };
+  switch (step.action) {
+    case 'apigateway.throttle': {
+      const { snapshot } = recorded as { snapshot: Awaited<ReturnType<Activities['snapshotThrottle']>> };
+      const endpoint = step.with.endpoint as Endpoint;
+      const evidence = await aws.restoreThrottle({ endpoint, settingsKey: snapshot.settingsKey, previous: snapshot.previous });
+      return {
+        output: { restored: evidence },
+        resources: [evidence.stageArn],
+        message: `restored ${snapshot.settingsKey} to ${snapshot.previous.rateLimit} rps / burst ${snapshot.previous.burstLimit}`,
+      };
+    }
+    case 'kms.disableKey': {
+      const { keyId } = recorded as { keyId: string };
+      const r = await aws.enableKmsKey({ keyId });
+      return { output: { restored: r }, resources: [r.keyArn], message: `re-enabled KMS key ${r.keyId}` };
+    }
+    case 'iam.deactivateAccessKey': {
+      const { accessKeyId, userName } = recorded as { accessKeyId: string; userName: string };
+      const r = await aws.reactivateAccessKey({ accessKeyId, userName });
+      return { output: { restored: r }, resources: [r.accessKeyId], message: `reactivated access key ${r.accessKeyId}` };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** The operator-facing reason of a failed activity: the root ApplicationFailure's message. */

@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { Endpoint } from '../alert.js';
+import { parseDurationSeconds } from '../duration.js';
+
+/**
+ * The registry of actions a playbook step may name. Each action declares its parameters (zod, on
+ * resolved values), whether it can be undone, and whether it is available in this release: a
+ * playbook naming an unavailable action is refused at load time with the reason.
+ *
+ * effect:
+ *   reversible   — undone in reverse order on compensation (throttle → restore previous limits)
+ *   containment  — never auto-undone (disabling a leaked credential must not be rolled back by a
+ *                  later failure); shown as irreversible in plans
+ *   destructive  — irreversible and always needs an `approval`
+ *   informational/control — no change to any system
+ */
+export type Effect = 'reversible' | 'containment' | 'destructive' | 'informational' | 'control';
+
+const id = z.string().min(1).max(256).regex(/^[A-Za-z0-9._:/@+=,-]+$/, 'expected an identifier');
+const duration = z.string().refine((s) => {
+  try {
+    return parseDurationSeconds(s) > 0;
+  } catch {
+    return false;
+  }
+}, 'expected a duration like 90s, 30m, 2h or 1d');
+
+export interface ActionSpec {
+  summary: string;
+  effect: Effect;
+  /** What compensation does, for plans; only for reversible actions. */
+  undo?: string;
+  shape: z.ZodRawShape;
+  /** Cross-field rules checked once templates are resolved. */
+  check?: (params: Record<string, unknown>) => string | undefined;
+  /** Set when the action exists in the language but not yet in this release. */
+  unavailable?: string;
+}
+
+const oneOf = (...fields: string[]) => (p: Record<string, unknown>) =>
+  fields.some((f) => p[f] !== undefined) ? undefined : `needs ${fields.join(' or ')}`;
+
+export const ACTIONS = {
+  'apigateway.disableApiKey': {
+    summary: 'Disable API Gateway API keys (one key, or every key tagged with the client id)',
+    effect: 'containment',
+    shape: { apiKeyId: id.optional(), clientId: id.optional() },
+    check: oneOf('apiKeyId', 'clientId'),
+  },
+  'apigateway.throttle': {
+    summary: 'Lower stage or method throttling on an endpoint for a while',
+    effect: 'reversible',
+    undo: 'restore the previous limits (also when the ttl ends or the incident is resolved)',
+    shape: {
+      endpoint: Endpoint,
+      rateLimit: z.number().positive().max(10_000),
+      burstLimit: z.number().int().min(0).max(5_000),
+      ttl: duration,
+    },
+  },
+  'secrets.rotate': {
+    summary: 'Rotate Secrets Manager secrets (createSecret → setSecret → testSecret → finishSecret)',
+    effect: 'containment',
+    shape: { secretId: id.optional(), clientId: id.optional() },
+    check: oneOf('secretId', 'clientId'),
+  },
+  'kms.rotate': {
+    summary: 'Rotate a symmetric KMS key now (RotateKeyOnDemand); aliases and old ciphertexts keep working',
+    effect: 'containment',
+    shape: { keyId: id },
+  },
+  'kms.disableKey': {
+    summary: 'Disable a KMS key so nothing can sign or decrypt with it',
+    effect: 'reversible',
+    undo: 're-enable the key',
+    shape: { keyId: id },
+  },
+  'iam.deactivateAccessKey': {
+    summary: 'Deactivate an IAM access key',
+    effect: 'reversible',
+    undo: 'reactivate the access key',
+    shape: { accessKeyId: id, userName: id.optional() },
+  },
+  'iam.deleteAccessKey': {
+    summary: 'Delete an (already inactive) IAM access key',
+    effect: 'destructive',
+    shape: { accessKeyId: id, userName: id.optional() },
+  },
+  'iam.revokeRoleSessions': {
+    summary: 'Deny every session of a role issued before now (inline AWSRevokeOlderSessions policy)',
+    effect: 'containment',
+    shape: { roleName: id },
+  },
+  'oauth.revokeClient': {
+    summary: 'Revoke an OAuth client: replace a Cognito app client, or call a client-disable webhook',
+    effect: 'containment',
+    shape: {
+      provider: z.enum(['cognito', 'webhook']),
+      userPoolId: id.optional(),
+      appClientId: id.optional(),
+      url: z.url({ protocol: /^https?$/ }).optional(),
+      clientId: id.optional(),
+    },
+    check: (p) =>
+      p.provider === 'cognito'
+        ? p.userPoolId && p.appClientId ? undefined : 'provider cognito needs userPoolId and appClientId'
+        : p.url && p.clientId ? undefined : 'provider webhook needs url and clientId',
+  },
+  'notify.operators': {
+    summary: 'Tell the operators (worker log and incident timeline; Slack once the Slack integration lands)',
+    effect: 'informational',
+    shape: { message: z.string().min(1).max(2000) },
+  },
+  wait: {
+    summary: 'Wait (a durable timer) before the next step',
+    effect: 'control',
+    shape: { duration },
+  },
+  'slack.notify': {
+    summary: 'Post to Slack',
+    effect: 'informational',
+    shape: {},
+    unavailable: 'slack.notify is not yet available: it lands with the Slack approval issue; use notify.operators',
+  },
+  'regulators.assess': {
+    summary: 'Classify the incident per regulatory regime and start notification deadlines',
+    effect: 'informational',
+    shape: {},
+    unavailable: 'regulators.assess is not yet available: it lands with the regulator-notification workflow',
+  },
+  'certificates.rotate': {
+    summary: 'Issue a replacement certificate and revoke the compromised one',
+    effect: 'containment',
+    shape: {},
+    unavailable: 'certificates.rotate is not yet available: it lands with the rotation engine (certificates)',
+  },
+} satisfies Record<string, ActionSpec>;
+
+export type ActionName = keyof typeof ACTIONS;
+export const ACTION_NAMES = Object.keys(ACTIONS) as ActionName[];
+
+export function actionSpec(name: string): ActionSpec | undefined {
+  return Object.hasOwn(ACTIONS, name) ? (ACTIONS as Record<string, ActionSpec>)[name] : undefined;
+}
+
+export const isIrreversible = (spec: ActionSpec) => spec.effect === 'containment' || spec.effect === 'destructive';
+
+const TemplateRef = z.string().regex(/\$\{[^}]+\}/, 'expected a ${…} reference');
+
+/** Load-time schema: every parameter may also be a `${…}` reference, checked again once resolved. */
+export function lenientParams(spec: ActionSpec): z.ZodType {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [key, field] of Object.entries(spec.shape)) {
+    const inner = field instanceof z.ZodOptional ? (field.unwrap() as z.ZodType) : (field as z.ZodType);
+    const base = inner instanceof z.ZodObject ? z.union([lenientObject(inner), TemplateRef]) : z.union([inner, TemplateRef]);
+    shape[key] = field instanceof z.ZodOptional ? base.optional() : base;
+  }
+  return z.strictObject(shape);
+}
+
+function lenientObject(obj: z.ZodObject): z.ZodType {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [key, field] of Object.entries(obj.shape)) {
+    const optional = field instanceof z.ZodOptional;
+    const inner = optional ? ((field as z.ZodOptional).unwrap() as z.ZodType) : (field as z.ZodType);
+    shape[key] = optional ? z.union([inner, TemplateRef]).optional() : z.union([inner, TemplateRef]);
+  }
+  return z.strictObject(shape);
+}
+
+/** Run-time schema on resolved values, with the action's cross-field rule. */
+export function resolvedParams(spec: ActionSpec): z.ZodType<Record<string, unknown>> {
+  return z.strictObject(spec.shape).superRefine((p, ctx) => {
+    const problem = spec.check?.(p);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }) as unknown as z.ZodType<Record<string, unknown>>;
+}
