@@ -35,8 +35,8 @@ describe('replay', () => {
     const tpp = await createTppClient(h.aws, { keys: 1 });
     const restApiId = await createStage(h.aws);
     const histories = {
-      'credential-compromise': await record(alertFor({ clientId: tpp.clientId })),
-      'endpoint-abuse': await record(alertFor({ endpoint: { restApiId, stage: 'prod' } }, { type: 'endpoint.abuse' })),
+      'playbook-credential-compromise': await record(alertFor({ clientId: tpp.clientId })),
+      'playbook-endpoint-abuse': await record(alertFor({ endpoint: { restApiId, stage: 'prod' } }, { type: 'endpoint.abuse' })),
     };
     for (const [name, history] of Object.entries(histories)) {
       await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, name)).resolves.toBeUndefined();

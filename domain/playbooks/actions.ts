@@ -145,27 +145,22 @@ export function actionSpec(name: string): ActionSpec | undefined {
 
 export const isIrreversible = (spec: ActionSpec) => spec.effect === 'containment' || spec.effect === 'destructive';
 
-const TemplateRef = z.string().regex(/\$\{[^}]+\}/, 'expected a ${…} reference');
-
 /** Load-time schema: every parameter may also be a `${…}` reference, checked again once resolved. */
 export function lenientParams(spec: ActionSpec): z.ZodType {
-  const shape: Record<string, z.ZodType> = {};
-  for (const [key, field] of Object.entries(spec.shape)) {
-    const inner = field instanceof z.ZodOptional ? (field.unwrap() as z.ZodType) : (field as z.ZodType);
-    const base = inner instanceof z.ZodObject ? z.union([lenientObject(inner), TemplateRef]) : z.union([inner, TemplateRef]);
-    shape[key] = field instanceof z.ZodOptional ? base.optional() : base;
-  }
-  return z.strictObject(shape);
+  return z.strictObject(Object.fromEntries(Object.entries(spec.shape).map(([k, v]) => [k, lenient(v as z.ZodType)])));
 }
 
-function lenientObject(obj: z.ZodObject): z.ZodType {
-  const shape: Record<string, z.ZodType> = {};
-  for (const [key, field] of Object.entries(obj.shape)) {
-    const optional = field instanceof z.ZodOptional;
-    const inner = optional ? ((field as z.ZodOptional).unwrap() as z.ZodType) : (field as z.ZodType);
-    shape[key] = optional ? z.union([inner, TemplateRef]).optional() : z.union([inner, TemplateRef]);
-  }
-  return z.strictObject(shape);
+/** The same schema, except that a `${…}` reference is accepted in place of any value. */
+function lenient(schema: z.ZodType): z.ZodType {
+  if (schema instanceof z.ZodOptional) return lenient(schema.unwrap() as z.ZodType).optional();
+  const inner = schema instanceof z.ZodObject ? z.strictObject(Object.fromEntries(Object.entries(schema.shape).map(([k, v]) => [k, lenient(v as z.ZodType)]))) : schema;
+  // A custom check rather than a union, so a wrong value gets the field's own message
+  // ("expected number, received string"), not the union's "invalid input".
+  return z.unknown().superRefine((value, ctx) => {
+    if (typeof value === 'string' && /^\$\{[^}]+\}$/.test(value.trim())) return;
+    const r = inner.safeParse(value);
+    if (!r.success) for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path as PropertyKey[] });
+  });
 }
 
 /** Run-time schema on resolved values, with the action's cross-field rule. */

@@ -33,14 +33,20 @@ export function fieldPath(path: readonly PropertyKey[]): string {
 /** Parses and validates one playbook file's text. Pure: the caller reads the file. */
 export function parsePlaybook(text: string, file: string): PlaybookLoad {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      errors: doc.errors.map((e) => ({ file, line: e.linePos?.[0].line ?? 1, field: '(yaml)', message: e.message.split('\n')[0]! })),
+      errors: doc.errors.map((e) => ({ file, line: e.linePos?.[0].line ?? 1, field: '(yaml)', message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') })),
     };
   }
-  const data: unknown = doc.toJS();
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // e.g. an alias without its anchor; the parser reports these only on conversion.
+    return { ok: false, errors: [{ file, line: 1, field: '(yaml)', message: (err as Error).message }] };
+  }
   const result = PlaybookDoc.safeParse(data);
   if (!result.success) return { ok: false, errors: issuesToErrors(result.error, file, doc.contents, lines) };
   const digest = createHash('sha256').update(canonicalJson(result.data)).digest('hex').slice(0, 16);

@@ -1,0 +1,189 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Worker } from '@temporalio/worker';
+import { GetStageCommand } from '@aws-sdk/client-api-gateway';
+import { CreateAccessKeyCommand, CreateUserCommand, ListAccessKeysCommand } from '@aws-sdk/client-iam';
+import { CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
+import { parseAlert } from '../domain/alert.js';
+import { AlertDeliverer } from '../intake/deliver.js';
+import { PlaybookCatalog } from '../intake/playbook-catalog.js';
+import { playbookDefaults } from '../temporal.config.js';
+import { workflowBundle } from '../worker/bundle.js';
+import { abortUpdate, approveUpdate, containUpdate, rejectUpdate, resolveUpdate } from '../workflows/definitions.js';
+import { alertFor, createStage, refusal, startHarness, uniqueId, waitForState, type Harness } from './support.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h.close());
+
+/** A catalog of its own in a temp dir, so a test can deploy playbook versions. */
+function catalogWith(files: Record<string, string>) {
+  const dir = mkdtempSync(join(tmpdir(), 'bulwark-pb-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const { catalog, result } = PlaybookCatalog.fromDir(dir);
+  expect(result.errors).toEqual([]);
+  return { dir, catalog };
+}
+
+function deliver(catalog: PlaybookCatalog | undefined, alert: Record<string, unknown>, openedBy?: string) {
+  const parsed = parseAlert(alert);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  return new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config), undefined, catalog).deliver(parsed.value, undefined, openedBy);
+}
+
+async function stageLimits(restApiId: string) {
+  const s = (await h.aws.apigw.send(new GetStageCommand({ restApiId, stageName: 'prod' }))).methodSettings?.['*/*'];
+  return { rate: s?.throttlingRateLimit, burst: s?.throttlingBurstLimit };
+}
+
+const keyState = async (keyId: string) => (await h.aws.kms.send(new DescribeKeyCommand({ KeyId: keyId }))).KeyMetadata?.KeyState;
+
+describe('compensation (saga)', () => {
+  it('when step 3 fails with onFailure: compensate, steps 2 and 1 are undone in AWS, last first', async () => {
+    const { catalog } = catalogWith({
+      'saga.yaml': `id: saga
+version: 1
+title: throttle, disable key, then rotate a secret that does not exist
+match:
+  types: [key.exposed]
+inputs:
+  endpoint: "\${alert.subject.endpoint}"
+  keyId: "\${alert.subject.kmsKeyId}"
+steps:
+  - id: throttle
+    action: apigateway.throttle
+    with: { endpoint: "\${inputs.endpoint}", rateLimit: 3, burstLimit: 1, ttl: 1h }
+  - id: disable-key
+    action: kms.disableKey
+    with: { keyId: "\${inputs.keyId}" }
+  - id: rotate
+    action: secrets.rotate
+    onFailure: compensate
+    with: { secretId: "\${alert.subject.secretId}" }
+`,
+    });
+    const restApiId = await createStage(h.aws, { rate: 100, burst: 50 });
+    const keyId = (await h.aws.kms.send(new CreateKeyCommand({ Description: 'saga test' }))).KeyMetadata!.KeyId!;
+    const { workflowId } = await deliver(catalog, alertFor({ endpoint: { restApiId, stage: 'prod' }, kmsKeyId: keyId, secretId: uniqueId('missing-secret') }, { type: 'key.exposed' }));
+
+    const s = await waitForState(h.client, workflowId, (st) => st.status === 'needs-attention');
+    expect(s.steps.map((x) => [x.id, x.status])).toEqual([
+      ['throttle', 'compensated'],
+      ['disable-key', 'compensated'],
+      ['rotate', 'failed'],
+    ]);
+    expect(s.attention).toMatch(/step rotate failed: .*undid 2 earlier step/);
+    const undone = s.timeline.filter((e) => e.kind === 'step.compensated').map((e) => e.step);
+    expect(undone).toEqual(['disable-key', 'throttle']);
+    // The observable truth is in AWS, not in our state.
+    expect(await stageLimits(restApiId)).toEqual({ rate: 100, burst: 50 });
+    expect(await keyState(keyId)).toBe('Enabled');
+  });
+
+  it('an operator abort undoes reversible steps and closes the incident as aborted', async () => {
+    const restApiId = await createStage(h.aws, { rate: 200, burst: 100 });
+    const { workflowId } = await deliver(undefined, alertFor({ endpoint: { restApiId, stage: 'prod' } }, { type: 'endpoint.abuse' }));
+    await waitForState(h.client, workflowId, (st) => st.status === 'contained');
+    expect((await stageLimits(restApiId)).rate).not.toBe(200);
+    const status = await h.client.workflow.getHandle(workflowId).executeUpdate(abortUpdate, { args: [{ by: 'carol', reason: 'false positive' }] });
+    expect(status).toBe('aborted');
+    expect(await stageLimits(restApiId)).toEqual({ rate: 200, burst: 100 });
+  });
+});
+
+describe('approvals, conditions and triage', () => {
+  it('deactivates the IAM key at once, waits for approval to delete it, and enforces the approval rules', async () => {
+    const userName = uniqueId('svc');
+    await h.aws.iam.send(new CreateUserCommand({ UserName: userName }));
+    const { AccessKey } = await h.aws.iam.send(new CreateAccessKeyCommand({ UserName: userName }));
+    const accessKeyId = AccessKey!.AccessKeyId!;
+    const { workflowId } = await deliver(undefined, alertFor({ awsAccessKeyId: accessKeyId, iamUserName: userName }, { type: 'aws-credential.compromised', source: 'guardduty' }), 'operator:bob');
+
+    const waiting = await waitForState(h.client, workflowId, (st) => st.status === 'awaiting-approval');
+    expect(waiting.steps.map((x) => [x.id, x.status])).toEqual([
+      ['deactivate-access-key', 'succeeded'],
+      ['revoke-role-sessions', 'skipped'],
+      ['delete-access-key', 'awaiting-approval'],
+    ]);
+    const keys = async () => (await h.aws.iam.send(new ListAccessKeysCommand({ UserName: userName }))).AccessKeyMetadata ?? [];
+    expect((await keys()).map((k) => k.Status)).toEqual(['Inactive']);
+
+    const handle = h.client.workflow.getHandle(workflowId);
+    expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ step: 'delete-access-key', by: 'bob' }] }))).toMatch(/bob opened this incident/);
+    expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ step: 'deactivate-access-key', by: 'alice' }] }))).toMatch(/not waiting for approval/);
+    expect(await refusal(handle.executeUpdate(approveUpdate, { args: [{ step: 'nope', by: 'alice' }] }))).toMatch(/no step "nope"/);
+    expect(await refusal(handle.executeUpdate(rejectUpdate, { args: [{ step: 'delete-access-key', by: 'alice' }] }))).toMatch(/needs a reason/);
+    expect(await keys()).toHaveLength(1);
+
+    expect(await handle.executeUpdate(approveUpdate, { args: [{ step: 'delete-access-key', by: 'alice', reason: 'confirmed leak' }] })).toBe('succeeded');
+    expect(await keys()).toEqual([]);
+    const done = await waitForState(h.client, workflowId, (st) => st.status === 'contained');
+    expect(done.steps.find((x) => x.id === 'delete-access-key')?.approvedBy).toBe('alice');
+    expect(done.timeline.some((e) => e.kind === 'approval.granted' && /alice: confirmed leak/.test(e.message))).toBe(true);
+  });
+
+  it('a rejected step is not run and the incident asks for attention', async () => {
+    const userName = uniqueId('svc');
+    await h.aws.iam.send(new CreateUserCommand({ UserName: userName }));
+    const { AccessKey } = await h.aws.iam.send(new CreateAccessKeyCommand({ UserName: userName }));
+    const { workflowId } = await deliver(undefined, alertFor({ awsAccessKeyId: AccessKey!.AccessKeyId!, iamUserName: userName }, { type: 'aws-credential.compromised' }));
+    await waitForState(h.client, workflowId, (st) => st.status === 'awaiting-approval');
+    await h.client.workflow.getHandle(workflowId).executeUpdate(rejectUpdate, { args: [{ step: 'delete-access-key', by: 'alice', reason: 'keep for forensics' }] });
+    const s = await waitForState(h.client, workflowId, (st) => st.status === 'needs-attention');
+    expect(s.attention).toMatch(/delete-access-key rejected: rejected by alice: keep for forensics/);
+    expect((await h.aws.iam.send(new ListAccessKeysCommand({ UserName: userName }))).AccessKeyMetadata?.map((k) => k.Status)).toEqual(['Inactive']);
+  });
+
+  it('an alert no playbook matches opens a triage incident that only notifies', async () => {
+    const { workflowId } = await deliver(undefined, alertFor({ clientId: uniqueId('c') }, { type: 'anomaly.detected' }));
+    const s = await waitForState(h.client, workflowId, (st) => st.status === 'contained');
+    expect(s.plan).toMatchObject({ playbook: 'triage', triage: true });
+    expect(s.timeline[0]!.message).toMatch(/no playbook matches anomaly\.detected/);
+    expect(s.steps).toEqual([expect.objectContaining({ id: 'notify-operators', status: 'succeeded' })]);
+  });
+});
+
+describe('playbook versions are pinned per incident', () => {
+  const version = (v: number, message: string, extra = '') => `id: pinned
+version: ${v}
+title: pinned v${v}
+match:
+  types: [anomaly.detected]
+containment:
+  operatorBelow: critical
+steps:
+  - id: disable-key
+    action: kms.disableKey
+    with: { keyId: "\${alert.subject.kmsKeyId}" }
+  - id: say
+    action: notify.operators
+    with: { message: "${message}" }
+${extra}`;
+  const newKey = async () => (await h.aws.kms.send(new CreateKeyCommand({ Description: 'pinning test' }))).KeyMetadata!.KeyId!;
+
+  it('an incident started on v1 finishes on v1 after v2 is deployed; both histories replay', async () => {
+    const { dir, catalog } = catalogWith({ 'pinned.yaml': version(1, 'from v1') });
+    const first = await deliver(catalog, alertFor({ kmsKeyId: await newKey() }, { type: 'anomaly.detected' }));
+    await waitForState(h.client, first.workflowId, (st) => st.status === 'awaiting-containment');
+
+    writeFileSync(join(dir, 'pinned.yaml'), version(2, 'from v2', `  - id: wait-a-bit\n    action: wait\n    with: { duration: 1s }\n`));
+    expect(catalog.reload().errors).toEqual([]);
+    const second = await deliver(catalog, alertFor({ kmsKeyId: await newKey() }, { type: 'anomaly.detected' }));
+
+    for (const { workflowId } of [first, second]) await h.client.workflow.getHandle(workflowId).executeUpdate(containUpdate, { args: [{ by: 'dave' }] });
+    const [s1, s2] = await Promise.all([first, second].map(({ workflowId }) => waitForState(h.client, workflowId, (st) => st.status === 'contained')));
+    const said = (st: typeof s1) => st!.timeline.find((e) => e.kind === 'step.succeeded' && e.step === 'say')?.message;
+    expect([s1!.plan.version, s1!.steps.length, said(s1)]).toEqual([1, 2, 'from v1']);
+    expect([s2!.plan.version, s2!.steps.length, said(s2)]).toEqual([2, 3, 'from v2']);
+
+    for (const { workflowId } of [first, second]) {
+      const handle = h.client.workflow.getHandle(workflowId);
+      await handle.executeUpdate(resolveUpdate, { args: [{ by: 'dave' }] });
+      await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, await handle.fetchHistory(), workflowId)).resolves.toBeUndefined();
+    }
+  });
+});
