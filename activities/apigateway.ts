@@ -89,24 +89,31 @@ export function createApiGatewayActivities({ apigw, clientTag, region }: { apigw
     };
   }
 
+  async function targetKeys(input: { apiKeyId?: string; clientId?: string }): Promise<ApiKey[]> {
+    if (input.apiKeyId) {
+      const id = input.apiKeyId;
+      return [await call('GetApiKey', `API key ${id}`, () => apigw.send(new GetApiKeyCommand({ apiKey: id, includeValue: false })))];
+    }
+    if (!input.clientId) throw notFound('neither an apiKeyId nor a clientId was given');
+    const targets = await findClientKeys(input.clientId);
+    if (targets.length === 0) throw notFound(`no API Gateway API key is tagged ${clientTag}=${input.clientId} or named after client ${input.clientId}`);
+    return targets;
+  }
+
   return {
+    /** The keys a disable step would act on, with their current state. Changes nothing. */
+    async describeApiKeys(input: { apiKeyId?: string; clientId?: string }): Promise<{ keys: { apiKeyId: string; name?: string; enabled: boolean }[] }> {
+      const targets = await targetKeys(input);
+      return { keys: targets.map((k) => ({ apiKeyId: k.id!, name: k.name, enabled: Boolean(k.enabled) })) };
+    },
+
     /**
      * Disables one API key, or every key of a client (tagged `clientTag=<clientId>` or named after it).
      * Safe to repeat: keys already disabled are reported with changed=false. Each key is read back.
      */
+
     async disableApiKeys(input: { apiKeyId?: string; clientId?: string }): Promise<{ keys: DisabledKey[] }> {
-      let targets: ApiKey[];
-      if (input.apiKeyId) {
-        const id = input.apiKeyId;
-        targets = [await call('GetApiKey', `API key ${id}`, () => apigw.send(new GetApiKeyCommand({ apiKey: id, includeValue: false })))];
-      } else if (input.clientId) {
-        targets = await findClientKeys(input.clientId);
-        if (targets.length === 0) {
-          throw notFound(`no API Gateway API key is tagged ${clientTag}=${input.clientId} or named after client ${input.clientId}`);
-        }
-      } else {
-        throw notFound('neither an apiKeyId nor a clientId was given');
-      }
+      const targets = await targetKeys(input);
       const keys: DisabledKey[] = [];
       for (const key of targets) {
         const id = key.id!;

@@ -175,7 +175,7 @@ describe('plans from the shipped playbooks', () => {
   });
 
   it('marks parameters that cannot work as invalid at plan time', () => {
-    const { doc } = (parsePlaybook(minimal(`  - id: t\n    action: apigateway.disableApiKey\n    with:\n      apiKeyId: "\${alert.subject.apiKeyId}"\n`), 'x.yaml') as { ok: true; playbook: { doc: never } }).playbook;
+    const { doc } = (parsePlaybook(minimal(`  - id: t\n    action: apigateway.disableApiKey\n    with:\n      apiKeyId: "\${alert.subject.apiKeyId}"\n`), 'x.yaml') as unknown as { ok: true; playbook: { doc: never } }).playbook;
     const p = planFromPlaybook(doc, alertOf({ subject: { clientId: 'c' } }), settingsFrom(DEFAULT_PLAYBOOK_SETTINGS));
     expect(p.steps[0]!.invalid).toBe('needs apiKeyId or clientId');
   });
