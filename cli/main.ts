@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerIncidentCommands } from './commands/incident.js';
+import { registerPlaybookCommands } from './commands/playbook.js';
 import { registerRegulatorCommands } from './commands/regulators.js';
 import { registerRunCommands } from './commands/run.js';
 import { CliError, explain } from './errors.js';
@@ -31,6 +32,7 @@ AWS_ENDPOINT_URL, BULWARK_WEBHOOK_SECRET, BULWARK_INTAKE_PORT … (README: Confi
   registerRunCommands(program);
   registerDemoCommand(program);
   registerIncidentCommands(program);
+  registerPlaybookCommands(program);
   registerRegulatorCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
   for (const cmd of program.commands.flatMap((c) => c.commands)) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');

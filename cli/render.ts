@@ -11,7 +11,7 @@ const bold = paint(1);
 
 export function statusColour(status: string): string {
   if (status === 'contained' || status === 'resolved') return green(status);
-  if (status === 'needs-attention') return red(status);
+  if (status === 'needs-attention' || status === 'aborted') return red(status);
   return yellow(status);
 }
 
@@ -37,15 +37,18 @@ export function renderIncident(s: IncidentState): string {
   const head = [
     `${bold(s.incidentId)}  ${statusColour(s.status)}`,
     `  ${s.alert.type} · severity ${s.severity} · source ${s.alert.source} · ${subject}`,
-    `  opened ${s.openedAt} by ${s.openedBy} · playbook ${s.plan.playbook} · ${s.alertCount} alert(s) in ${s.deliveries} deliver${s.deliveries === 1 ? 'y' : 'ies'}`,
+    `  opened ${s.openedAt} by ${s.openedBy} · playbook ${s.plan.playbook}${s.plan.version ? ` v${s.plan.version}` : ''} · ${s.alertCount} alert(s) in ${s.deliveries} deliver${s.deliveries === 1 ? 'y' : 'ies'}`,
   ];
   if (s.attention) head.push(red(`  needs attention: ${s.attention}`));
   if (s.throttleUntil) head.push(yellow(`  temporary limits restore at ${s.throttleUntil} (extend: bulwark incident extend ${s.incidentId} --ttl 30m)`));
-  const steps = new Table({ head: ['step', 'status', 'gate', 'undo'], style: { head: [], border: [] } });
+  const steps = new Table({ head: ['step', 'action', 'status', 'waits for', 'undo'], style: { head: [], border: [] } });
   for (const p of s.plan.steps) {
     const st = s.steps.find((x) => x.id === p.id);
-    steps.push([p.id, st?.status ?? 'pending', p.gate ?? '', p.reversible ? 'restore' : 'irreversible']);
+    const waits = [p.gate && 'contain', p.approval && `approval (${p.approval})${st?.approvedBy ? ` ✓ ${st.approvedBy}` : ''}`].filter(Boolean).join(', ');
+    steps.push([p.id, p.action, st?.status ?? 'pending', waits, p.reversible ? 'restore' : p.effect === 'containment' || p.effect === 'destructive' ? 'irreversible' : '']);
   }
+  const waiting = s.steps.find((x) => x.status === 'awaiting-approval');
+  if (waiting) head.push(yellow(`  waiting for approval: bulwark incident approve ${s.incidentId} ${waiting.id}   (or: reject … --reason)`));
   const timeline = s.timeline.map(timelineLine);
   if (s.timelineDropped) timeline.splice(1, 0, dim(`  … ${s.timelineDropped} older entries dropped`));
   return [...head, '', steps.toString(), '', bold('timeline'), ...timeline].join('\n');

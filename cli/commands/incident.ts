@@ -4,18 +4,22 @@ import { parseAlert, type Alert } from '../../domain/alert.js';
 import { parseDurationSeconds } from '../../domain/duration.js';
 import { normaliseIncidentId } from '../../domain/fingerprint.js';
 import type { IncidentMemo } from '../../domain/incident.js';
+import { configuredCatalog } from '../../intake/app.js';
 import { AlertDeliverer } from '../../intake/deliver.js';
+import { createLogger } from '../../telemetry/logger.js';
 import { playbookDefaults } from '../../temporal.config.js';
-import { containUpdate, extendUpdate, resolveUpdate, stateQuery } from '../../workflows/definitions.js';
+import { abortUpdate, approveUpdate, containUpdate, extendUpdate, rejectUpdate, resolveUpdate, stateQuery } from '../../workflows/definitions.js';
 import { clientFor, configFrom, operator, type GlobalOptions } from '../context.js';
 import { CliError, explain, usageError } from '../errors.js';
 import { renderIncident, renderList } from '../render.js';
 
+/** Short names for the shipped alert types; any other dotted type is passed through as is. */
 const TYPE_ALIASES: Record<string, Alert['type']> = {
   credential: 'credential.compromised',
-  'credential.compromised': 'credential.compromised',
   abuse: 'endpoint.abuse',
-  'endpoint.abuse': 'endpoint.abuse',
+  key: 'key.exposed',
+  offboard: 'client.offboard',
+  'aws-credential': 'aws-credential.compromised',
 };
 
 interface OpenOptions {
@@ -24,6 +28,12 @@ interface OpenOptions {
   client?: string;
   apiKey?: string;
   secret?: string;
+  kmsKey?: string;
+  accessKey?: string;
+  iamUser?: string;
+  iamRole?: string;
+  userPool?: string;
+  appClient?: string;
   restApi?: string;
   stage?: string;
   resource?: string;
@@ -34,8 +44,8 @@ interface OpenOptions {
 
 /** Builds the same Alert an alert source would send, so operator incidents take the intake path. */
 export function operatorAlert(o: OpenOptions): Alert {
-  const type = TYPE_ALIASES[o.type];
-  if (!type) throw usageError(`--type must be one of: ${Object.keys(TYPE_ALIASES).join(', ')}`);
+  const type = TYPE_ALIASES[o.type] ?? o.type;
+  if (!/^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/.test(type)) throw usageError(`--type must be one of ${Object.keys(TYPE_ALIASES).join(', ')} or a dotted alert type such as anomaly.detected`);
   const endpoint = o.restApi || o.stage
     ? { restApiId: o.restApi, stage: o.stage ?? 'prod', resourcePath: o.resource, httpMethod: o.method?.toUpperCase() }
     : undefined;
@@ -44,7 +54,18 @@ export function operatorAlert(o: OpenOptions): Alert {
     type,
     severity: o.severity,
     observedAt: new Date().toISOString(),
-    subject: { clientId: o.client, apiKeyId: o.apiKey, secretId: o.secret, endpoint },
+    subject: {
+      clientId: o.client,
+      apiKeyId: o.apiKey,
+      secretId: o.secret,
+      endpoint,
+      kmsKeyId: o.kmsKey,
+      awsAccessKeyId: o.accessKey,
+      iamUserName: o.iamUser,
+      iamRoleName: o.iamRole,
+      userPoolId: o.userPool,
+      appClientId: o.appClient,
+    },
   };
   const parsed = parseAlert(JSON.parse(JSON.stringify(candidate)));
   if (!parsed.ok) throw usageError(`invalid incident: ${parsed.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
@@ -58,7 +79,7 @@ export function registerIncidentCommands(program: Command): void {
   incident
     .command('open')
     .description('open an incident by hand: the same path and playbooks as an alert')
-    .requiredOption('-t, --type <type>', 'credential (credential.compromised) or abuse (endpoint.abuse)')
+    .requiredOption('-t, --type <type>', 'credential | abuse | key | offboard | aws-credential, or any dotted alert type (no matching playbook → triage)')
     .option('-s, --severity <level>', 'low | medium | high | critical (low/medium wait for `incident contain`)', 'high')
     .option('--client <clientId>', 'the third-party client whose keys and secrets are compromised')
     .option('--api-key <id>', 'one API Gateway API key id')
@@ -67,6 +88,12 @@ export function registerIncidentCommands(program: Command): void {
     .option('--stage <name>', 'abused stage (abuse)', undefined)
     .option('--resource <path>', 'abused resource path, e.g. /payments (abuse; default: whole stage)')
     .option('--method <verb>', 'abused HTTP method (abuse; default: all)')
+    .option('--kms-key <id>', 'KMS key id or alias (key)')
+    .option('--access-key <id>', 'IAM access key id, AKIA… (aws-credential)')
+    .option('--iam-user <name>', 'IAM user owning the access key (aws-credential)')
+    .option('--iam-role <name>', 'IAM role whose sessions to revoke (aws-credential)')
+    .option('--user-pool <id>', 'Cognito user pool of the client’s app client (offboard)')
+    .option('--app-client <id>', 'Cognito app client id (offboard)')
     .option('--as <operator>', 'who is opening it (default: $BULWARK_OPERATOR or $USER)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExamples:\n  bulwark incident open --type credential --client acme-pay\n  bulwark incident open --type abuse --rest-api a1b2c3 --stage prod --resource /payments --method POST --severity medium')
@@ -74,7 +101,8 @@ export function registerIncidentCommands(program: Command): void {
       const alert = operatorAlert(o);
       const config = configFrom(globals());
       const client = await clientFor(config);
-      const deliverer = new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config));
+      const catalog = configuredCatalog(config, createLogger('silent'));
+      const deliverer = new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config), undefined, catalog);
       const delivered = await deliverer.deliver(alert, undefined, `operator:${operator(o.as)}`).catch((err) => {
         throw new CliError(explain(err, { temporalAddress: config.temporal.address }));
       });
@@ -157,6 +185,36 @@ export function registerIncidentCommands(program: Command): void {
     .option('--reason <text>', 'why, for the timeline')
     .action(async (id: string, o: { as?: string; reason?: string }) => {
       const status = await withIncident(id, (h) => h.executeUpdate(resolveUpdate, { args: [{ by: operator(o.as), reason: o.reason }] }));
+      console.log(`${normaliseIncidentId(id)}: ${status}`);
+    });
+
+  incident
+    .command('approve <id> <step>')
+    .description('approve a step that waits for approval (see `incident show`); answers when the step has run')
+    .option('--as <operator>', 'who approves (default: $BULWARK_OPERATOR or $USER); not whoever opened the incident')
+    .option('--comment <text>', 'for the timeline')
+    .action(async (id: string, step: string, o: { as?: string; comment?: string }) => {
+      const status = await withIncident(id, (h) => h.executeUpdate(approveUpdate, { args: [{ step, by: operator(o.as), reason: o.comment }] }));
+      console.log(`${step}: ${status}`);
+    });
+
+  incident
+    .command('reject <id> <step>')
+    .description('reject a step that waits for approval: it does not run (onFailure: compensate undoes earlier steps)')
+    .requiredOption('--reason <text>', 'why, for the timeline (required)')
+    .option('--as <operator>', 'who rejects (default: $BULWARK_OPERATOR or $USER)')
+    .action(async (id: string, step: string, o: { as?: string; reason: string }) => {
+      const status = await withIncident(id, (h) => h.executeUpdate(rejectUpdate, { args: [{ step, by: operator(o.as), reason: o.reason }] }));
+      console.log(`${step}: ${status}`);
+    });
+
+  incident
+    .command('abort <id>')
+    .description('stop the playbook, undo reversible steps (last first) and close the incident as aborted')
+    .requiredOption('--reason <text>', 'why, for the timeline (required)')
+    .option('--as <operator>', 'who aborts (default: $BULWARK_OPERATOR or $USER)')
+    .action(async (id: string, o: { as?: string; reason: string }) => {
+      const status = await withIncident(id, (h) => h.executeUpdate(abortUpdate, { args: [{ by: operator(o.as), reason: o.reason }] }));
       console.log(`${normaliseIncidentId(id)}: ${status}`);
     });
 

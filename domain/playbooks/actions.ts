@@ -119,7 +119,7 @@ export const ACTIONS = {
   'slack.notify': {
     summary: 'Post to Slack',
     effect: 'informational',
-    shape: {},
+    shape: { message: z.string().min(1).max(2000), channel: z.string().optional() },
     unavailable: 'slack.notify is not yet available: it lands with the Slack approval issue; use notify.operators',
   },
   'regulators.assess': {
@@ -131,7 +131,7 @@ export const ACTIONS = {
   'certificates.rotate': {
     summary: 'Issue a replacement certificate and revoke the compromised one',
     effect: 'containment',
-    shape: {},
+    shape: { certificateArn: id },
     unavailable: 'certificates.rotate is not yet available: it lands with the rotation engine (certificates)',
   },
 } satisfies Record<string, ActionSpec>;
