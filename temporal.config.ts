@@ -39,6 +39,8 @@ export const ConfigSchema = z.object({
     port: port.default(8787),
     webhookSecret: z.string().min(16, 'expected at least 16 characters').optional(),
     maxBodyBytes: positiveInt.default(256 * 1024),
+    /** Alerts naming a client join that client's open incident started this recently (0: off). */
+    correlationWindowSeconds: z.coerce.number().int().min(0).max(7 * 86400).default(900),
   }),
   /** Native alert sources (docs/alert-sources.md): Alertmanager auth and the generic JSON mappings file. */
   sources: z
@@ -64,6 +66,32 @@ export const ConfigSchema = z.object({
   log: z.object({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   }),
+  // --- trust (issue 8): audit chain and payload codec ---
+  /** Hash-chained audit: one append-only JSONL file per incident; anchors signed with a KMS key (ECC_NIST_P256 or RSA, SIGN_VERIFY). */
+  audit: z
+    .object({
+      dir: z.string().min(1).default('.bulwark/audit'),
+      signingKeyId: z.string().min(1).optional(),
+    })
+    .default({ dir: '.bulwark/audit' }),
+  /**
+   * Payload encryption (AES-256-GCM, data keys from KMS). Off by default; on when a KMS key is set
+   * (or BULWARK_CODEC=true). Workers, clients, CLI and intake must agree. The codec server needs a token.
+   */
+  codec: z
+    .object({
+      enabled: bool.optional(),
+      kmsKeyId: z.string().min(1).optional(),
+      serverToken: z.string().min(16, 'expected at least 16 characters').optional(),
+      /** Origins allowed to call the codec server (the Temporal Web UI). */
+      allowedOrigins: z.union([z.array(z.string().min(1)), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).default(['http://localhost:8233', 'http://127.0.0.1:8233']),
+      dataKeyMaxAgeSeconds: positiveInt.default(300),
+      dataKeyMaxUses: positiveInt.default(10_000),
+    })
+    .transform((c) => ({ ...c, enabled: c.enabled ?? c.kmsKeyId !== undefined }))
+    .refine((c) => !c.enabled || c.kmsKeyId !== undefined, { message: 'the codec needs a KMS key (BULWARK_CODEC_KMS_KEY)', path: ['kmsKeyId'] })
+    .default({ enabled: false, allowedOrigins: ['http://localhost:8233', 'http://127.0.0.1:8233'], dataKeyMaxAgeSeconds: 300, dataKeyMaxUses: 10_000 }),
+  // --- end trust ---
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -93,6 +121,7 @@ export const ENV_VARS: Record<string, string> = {
   BULWARK_AWS_MAX_ATTEMPTS: 'aws.maxAttempts',
   BULWARK_INTAKE_HOST: 'intake.host',
   BULWARK_INTAKE_PORT: 'intake.port',
+  BULWARK_CORRELATION_WINDOW_SECONDS: 'intake.correlationWindowSeconds',
   BULWARK_WEBHOOK_SECRET: 'intake.webhookSecret',
   BULWARK_INTAKE_MAX_BODY_BYTES: 'intake.maxBodyBytes',
   BULWARK_ALERTMANAGER_TOKEN: 'sources.alertmanager.bearerToken',
@@ -104,6 +133,13 @@ export const ENV_VARS: Record<string, string> = {
   BULWARK_THROTTLE_BURST_LIMIT: 'playbooks.throttleBurstLimit',
   BULWARK_THROTTLE_TTL_SECONDS: 'playbooks.throttleTtlSeconds',
   BULWARK_LOG_LEVEL: 'log.level',
+  // trust (issue 8)
+  BULWARK_AUDIT_DIR: 'audit.dir',
+  BULWARK_AUDIT_KMS_KEY: 'audit.signingKeyId',
+  BULWARK_CODEC: 'codec.enabled',
+  BULWARK_CODEC_KMS_KEY: 'codec.kmsKeyId',
+  BULWARK_CODEC_TOKEN: 'codec.serverToken',
+  BULWARK_CODEC_ALLOWED_ORIGINS: 'codec.allowedOrigins',
 };
 
 const pathToEnv = Object.fromEntries(Object.entries(ENV_VARS).map(([k, v]) => [v, k]));

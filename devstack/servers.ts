@@ -136,6 +136,8 @@ export async function startTemporal(opts: { port: number; uiPort?: number; dbFil
   const { temporal } = await ensureTools();
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'warn', '--sqlite-pragma', 'journal_mode=wal'];
   args.push('--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true');
+  // Correlation of alerts by client looks incidents up by this attribute (intake/correlation.ts).
+  args.push('--search-attribute', 'BulwarkClientId=Keyword');
   if (opts.headless || opts.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
   if (opts.dbFile) {

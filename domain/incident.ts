@@ -52,6 +52,8 @@ export interface AlertDelivery {
   sources: string[];
   /** How many of `count` were `resolved` notifications (e.g. Alertmanager): recorded, they open nothing. */
   resolved?: number;
+  /** Set when these alerts have another fingerprint and joined this incident because they name the same client. */
+  correlated?: { type: string; clientId: string; fingerprint: string };
 }
 
 export type StepStatus = 'pending' | 'awaiting-approval' | 'running' | 'succeeded' | 'skipped' | 'rejected' | 'failed' | 'compensated';
@@ -100,6 +102,8 @@ export interface IncidentState {
   deliveries: number;
   /** `resolved` notifications received; they never reopen or escalate anything. */
   resolvedAlerts?: number;
+  /** Alerts of other types/fingerprints that joined because they name the same client. */
+  correlatedAlerts?: number;
   lastAlertAt?: string;
   throttleUntil?: string;
   resolvedBy?: string;
@@ -127,6 +131,22 @@ export function applyDelivery(state: IncidentState, delivery: AlertDelivery, at:
   if (delivery.resolved && delivery.resolved === delivery.count) {
     state.resolvedAlerts = (state.resolvedAlerts ?? 0) + delivery.count;
     pushTimeline(state, { at, kind: 'alert.resolved', message: `${delivery.count} resolved notification(s) from ${delivery.sources.join(', ')}: the detector no longer fires` });
+    return;
+  }
+  if (delivery.correlated) {
+    const c = delivery.correlated;
+    state.alertCount += delivery.count;
+    state.deliveries += 1;
+    state.lastAlertAt = delivery.lastReceivedAt;
+    state.severity = maxSeverity(state.severity, delivery.highestSeverity);
+    state.correlatedAlerts = (state.correlatedAlerts ?? 0) + delivery.count;
+    if (state.timeline.filter((e) => e.kind === 'alert.correlated').length < MAX_REPEAT_ENTRIES) {
+      pushTimeline(state, {
+        at,
+        kind: 'alert.correlated',
+        message: `${delivery.count} ${c.type} alert(s) (${delivery.highestSeverity}) from ${delivery.sources.join(', ')} joined: same client ${c.clientId} (their own fingerprint ${c.fingerprint})`,
+      });
+    }
     return;
   }
   const first = state.alertCount === 0;

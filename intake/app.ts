@@ -2,7 +2,9 @@ import type { Server } from 'node:http';
 import type { Client } from '@temporalio/client';
 import { playbookDefaults, type Config } from '../temporal.config.js';
 import type { Logger } from '../telemetry/logger.js';
+import { ClientCorrelator } from './correlation.js';
 import { AlertDeliverer } from './deliver.js';
+import { loadSourceSettings } from './sources.js';
 import { describeErrors, fileLabel, PlaybookCatalog, SHIPPED_PLAYBOOKS_DIR } from './playbook-catalog.js';
 import { createIntakeServer, listen } from './server.js';
 
@@ -15,13 +17,16 @@ export interface RunningIntake {
 /** Starts the intake HTTP server on config.intake.host:port (port 0 picks a free one). */
 export async function startIntake(opts: { config: Config; client: Client; logger: Logger; webhookSecret: string; nowSeconds?: () => number; catalog?: PlaybookCatalog }): Promise<RunningIntake> {
   const { config } = opts;
-  const catalog = opts.catalog ?? configuredCatalog(config, opts.logger);
-  const deliverer = new AlertDeliverer(opts.client, config.temporal.taskQueue, playbookDefaults(config), undefined, catalog);
+  const ownCatalog = !opts.catalog;
+  const catalog = opts.catalog ?? configuredCatalog(config, opts.logger, { watch: true });
+  const deliverer = createDeliverer(config, opts.client, opts.logger, catalog);
+  const sources = await loadSourceSettings(config);
   const server = createIntakeServer({
     client: opts.client,
     deliverer,
     webhookSecret: opts.webhookSecret,
     maxBodyBytes: config.intake.maxBodyBytes,
+    sources,
     logger: opts.logger,
     nowSeconds: opts.nowSeconds,
   });
@@ -33,6 +38,7 @@ export async function startIntake(opts: { config: Config; client: Client; logger
     url: `http://${address.address}:${address.port}`,
     close: () =>
       new Promise<void>((resolve) => {
+        if (ownCatalog) catalog.close();
         server.close(() => resolve());
         server.closeAllConnections();
       }),
@@ -43,12 +49,19 @@ export async function startIntake(opts: { config: Config; client: Client; logger
  * The catalog from config, logging what loaded and what was refused. Invalid files are reported
  * and left out; the rest serve (alerts no playbook matches open triage incidents).
  */
-export function configuredCatalog(config: Config, logger: Logger): PlaybookCatalog {
+export function configuredCatalog(config: Config, logger: Logger, opts: { watch?: boolean } = {}): PlaybookCatalog {
   const { catalog, result } = PlaybookCatalog.fromDir(config.playbooks.dir ?? SHIPPED_PLAYBOOKS_DIR);
   const report = (r: typeof result) => {
     logger.info({ playbooks: r.loaded.map(fileLabel) }, `playbooks in service: ${r.loaded.length}`);
     if (r.errors.length) logger.error(`playbooks refused:\n${describeErrors(r.errors)}${r.kept.length ? `\nprevious versions kept in service: ${r.kept.join(', ')}` : ''}`);
   };
   report(result);
+  if (opts.watch) catalog.watch(report);
   return catalog;
+}
+
+/** The deliverer every entry point uses (HTTP intake, Lambda, CLI): configured playbooks and client correlation. */
+export function createDeliverer(config: Config, client: Client, logger: Logger, catalog: PlaybookCatalog = configuredCatalog(config, logger)): AlertDeliverer {
+  const correlator = new ClientCorrelator(client, config.temporal.namespace, config.intake.correlationWindowSeconds, logger);
+  return new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config), undefined, catalog, correlator);
 }

@@ -6,6 +6,7 @@ import { maxSeverity, type PlaybookDefaults } from '../domain/playbook.js';
 import { incidentsOpened } from '../telemetry/metrics.js';
 import { alertsSignal } from '../workflows/definitions.js';
 import type { incidentWorkflow } from '../workflows/incident.js';
+import { CLIENT_ID_ATTRIBUTE, type ClientCorrelator } from './correlation.js';
 import { shippedCatalog, type PlaybookCatalog } from './playbook-catalog.js';
 import { signalWithStartReportingStart } from './temporal-client.js';
 
@@ -13,6 +14,8 @@ export interface Delivered {
   incidentId: string;
   workflowId: string;
   deduplicated: boolean;
+  /** The alert joined another incident of the same client (not its own fingerprint's). */
+  correlated?: boolean;
 }
 
 /** The answer to a `resolved` notification: attached to the open incident, or nothing to attach to. */
@@ -51,6 +54,8 @@ export class AlertDeliverer {
     private readonly historyLimit?: number,
     /** Routes alerts to playbooks; the shipped catalog unless a configured one is given. */
     private readonly catalog: PlaybookCatalog = shippedCatalog(),
+    /** Joins alerts naming a client to that client's open incident; off when absent. */
+    private readonly correlator?: ClientCorrelator,
   ) {}
 
   deliver(alert: Alert, receivedAt = new Date().toISOString(), openedBy = `alert:${alert.source}`): Promise<Delivered> {
@@ -82,6 +87,12 @@ export class AlertDeliverer {
     const { plan, routing } = this.catalog.plan(first.alert, this.defaults);
     const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert: first.alert, openedBy, defaults: this.defaults, plan, routing, historyLimit: this.historyLimit };
     try {
+      const clientId = first.alert.subject.clientId;
+      const joined = clientId && this.correlator ? await this.joinClientIncident(clientId, workflowId, fp, delivery, first.alert.type) : undefined;
+      if (joined) {
+        batch.forEach((w) => w.resolve({ incidentId: joined, workflowId: joined, deduplicated: true, correlated: true }));
+        return;
+      }
       const { started } = await signalWithStartReportingStart(() =>
         this.client.workflow.signalWithStart<typeof incidentWorkflow, [AlertDelivery]>('incidentWorkflow', {
           workflowId,
@@ -89,9 +100,11 @@ export class AlertDeliverer {
           args: [input],
           signal: alertsSignal,
           signalArgs: [delivery],
+          ...(clientId && this.correlator?.windowSeconds ? { typedSearchAttributes: [{ key: CLIENT_ID_ATTRIBUTE, value: clientId }] } : {}),
         }),
       );
       if (started) incidentsOpened.inc();
+      if (started && clientId) this.correlator?.remember(clientId, workflowId);
       batch.forEach((w, i) => w.resolve({ incidentId: workflowId, workflowId, deduplicated: !(started && i === 0) }));
     } catch (err) {
       batch.forEach((w) => w.reject(err));
@@ -106,6 +119,27 @@ export class AlertDeliverer {
         this.idleWaiters.delete(fp);
         idle?.forEach((wake) => wake());
       }
+    }
+  }
+
+  /**
+   * Signals the client's open incident (another fingerprint) when there is one; undefined when the
+   * alerts should go to their own incident. A closed-meanwhile incident falls back to that too.
+   */
+  private async joinClientIncident(clientId: string, own: string, fp: string, delivery: AlertDelivery, type: string): Promise<string | undefined> {
+    if (!(await this.correlator!.enabled())) return undefined;
+    // Alerts for an incident that already exists under its own fingerprint stay there.
+    const target = await this.correlator!.findOpen(clientId, own);
+    if (!target) return undefined;
+    try {
+      await this.client.workflow.getHandle(target).signal(alertsSignal, { ...delivery, correlated: { type, clientId, fingerprint: fp } });
+      return target;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        this.correlator!.forget(clientId);
+        return undefined;
+      }
+      throw err;
     }
   }
 

@@ -6,7 +6,7 @@ import { AlertDeliverer } from '../intake/deliver.js';
 import { createHandler } from '../intake/lambda.js';
 import { createLogger } from '../telemetry/logger.js';
 import { playbookDefaults } from '../temporal.config.js';
-import { startHarness, waitForState, type Harness } from './support.js';
+import { createStage, startHarness, waitForState, type Harness } from './support.js';
 
 // The handler is invoked with the event shapes Lambda delivers (EventBridge, SNS, SQS), against the
 // real dev server through a deliverer built on the harness's real client.
@@ -21,19 +21,21 @@ function guardDutyEvent() {
   e.id = crypto.randomUUID();
   return e;
 }
+/** The Security Hub fixture with fresh finding ids; its API-abuse finding names a real stage in the sandbox account. */
 function securityHubEvent() {
   const e = fixture('securityhub/eventbridge-findings-imported.json');
   for (const f of e.detail.findings) f.Id = `${f.Id.replace(/[0-9a-f]{32}$/, '')}${hex(32)}`;
+  e.detail.findings[1].Resources[0].Id = `arn:aws:apigateway:eu-west-1::/restapis/${restApiId}/stages/prod`;
   return e;
 }
 /** The SNS fixture with a fresh finding inside its Message. */
-function snsRecord(message: string | unknown, messageId = crypto.randomUUID()) {
+function snsRecord(message: string | unknown, messageId: string = crypto.randomUUID()) {
   const record = structuredClone(fixture('sns/lambda-event-guardduty.json').Records[0]);
   record.Sns.MessageId = messageId;
   record.Sns.Message = typeof message === 'string' ? message : JSON.stringify(message);
   return record;
 }
-function sqsRecord(body: string, messageId = crypto.randomUUID()) {
+function sqsRecord(body: string, messageId: string = crypto.randomUUID()) {
   return {
     messageId,
     receiptHandle: 'AQEBexampleReceiptHandle==',
@@ -48,12 +50,14 @@ function sqsRecord(body: string, messageId = crypto.randomUUID()) {
 }
 
 let h: Harness;
+let restApiId: string;
 let deliverer: AlertDeliverer;
 let handler: ReturnType<typeof createHandler>;
 const logger = createLogger('silent');
 
 beforeAll(async () => {
   h = await startHarness();
+  restApiId = await createStage(h.aws);
   deliverer = new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config));
   handler = createHandler({ deliverer, logger });
 });

@@ -187,3 +187,43 @@ ${extra}`;
     }
   });
 });
+
+describe('correlation by client', () => {
+  it('an abuse alert for a client whose credential incident is open joins that incident, and the timeline shows it', async () => {
+    const { createDeliverer } = await import('../intake/app.js');
+    const { createLogger } = await import('../telemetry/logger.js');
+    const deliverer = createDeliverer(h.config, h.client, createLogger('silent'));
+    const clientId = uniqueId('tpp');
+    const cred = parseAlert(alertFor({ clientId }, { type: 'anomaly.detected', severity: 'medium' }));
+    const abuse = parseAlert(alertFor({ clientId, endpoint: { restApiId: 'r1', stage: 'prod' } }, { type: 'endpoint.abuse', severity: 'critical', source: 'waf' }));
+    if (!cred.ok || !abuse.ok) throw new Error('bad test alerts');
+    const first = await deliverer.deliver(cred.value);
+    const second = await deliverer.deliver(abuse.value);
+    expect(second).toMatchObject({ workflowId: first.workflowId, correlated: true });
+    const s = await waitForState(h.client, first.workflowId, (st) => st.timeline.some((e) => e.kind === 'alert.correlated'));
+    expect(s.alertCount).toBe(2);
+    expect(s.severity).toBe('critical');
+    expect(s.timeline.find((e) => e.kind === 'alert.correlated')?.message).toMatch(new RegExp(`endpoint\\.abuse alert\\(s\\) \\(critical\\) from waf joined: same client ${clientId}`));
+    // No incident of its own was opened for the abuse alert.
+    const own = `incident-${(await import('../domain/fingerprint.js')).fingerprint(abuse.value)}`;
+    await expect(h.client.workflow.getHandle(own).describe()).rejects.toThrow();
+
+    // Another intake instance (no local cache) finds it through Temporal visibility.
+    const other = createDeliverer(h.config, h.client, createLogger('silent'));
+    const third = parseAlert(alertFor({ clientId }, { type: 'key.exposed', source: 'scanner', subject: { clientId, secretId: 'whatever' } }));
+    if (!third.ok) throw new Error('bad test alert');
+    expect(await other.deliver(third.value)).toMatchObject({ workflowId: first.workflowId, correlated: true });
+  });
+
+  it('with the window at 0, alerts of other types open their own incident', async () => {
+    const { createDeliverer } = await import('../intake/app.js');
+    const { createLogger } = await import('../telemetry/logger.js');
+    const deliverer = createDeliverer({ ...h.config, intake: { ...h.config.intake, correlationWindowSeconds: 0 } }, h.client, createLogger('silent'));
+    const clientId = uniqueId('tpp');
+    const a = parseAlert(alertFor({ clientId }, { type: 'anomaly.detected' }));
+    const b = parseAlert(alertFor({ clientId }, { type: 'anomaly.detected', source: 'other' }));
+    if (!a.ok || !b.ok) throw new Error('bad test alerts');
+    const [x, y] = [await deliverer.deliver(a.value), await deliverer.deliver(b.value)];
+    expect(x.workflowId).not.toBe(y.workflowId);
+  });
+});

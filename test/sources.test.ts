@@ -1,5 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
@@ -24,10 +27,10 @@ import {
 } from '../domain/sources/index.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { createIntakeServer, listen } from '../intake/server.js';
-import { checkAlertmanagerAuth } from '../intake/sources.js';
+import { checkAlertmanagerAuth, loadSourceSettings, MappingFileError } from '../intake/sources.js';
 import { createLogger } from '../telemetry/logger.js';
-import { playbookDefaults } from '../temporal.config.js';
-import { alertFor, startHarness, uniqueId, waitForState, type Harness } from './support.js';
+import { ConfigError, loadConfig, playbookDefaults } from '../temporal.config.js';
+import { alertFor, createStage, startHarness, uniqueId, waitForState, type Harness } from './support.js';
 
 // ── fixtures ────────────────────────────────────────────────────────────────────────────────────
 const fixture = (path: string): any => JSON.parse(readFileSync(new URL(`./fixtures/sources/${path}`, import.meta.url), 'utf8'));
@@ -60,9 +63,13 @@ export function freshGuardDutyEvent(path: string = FIXTURES.gdExfil) {
   finding.id = id;
   return e;
 }
-function freshSecurityHub(path: string = FIXTURES.shImported) {
+function freshSecurityHub(path: string = FIXTURES.shImported, restApiId?: string) {
   const e = fixture(path);
-  for (const f of e.detail.findings) f.Id = String(f.Id).replace(/[0-9a-f]{32}$|[^/]+$/, (m: string) => (/^[0-9a-f]{32}$/.test(m) ? hex(32) : `${m}-${hex(8)}`));
+  for (const f of e.detail.findings) {
+    f.Id = String(f.Id).replace(/[0-9a-f]{32}$|[^/]+$/, (m: string) => (/^[0-9a-f]{32}$/.test(m) ? hex(32) : `${m}-${hex(8)}`));
+    // The API-abuse finding names a real stage of the sandbox account, so its playbook can act.
+    if (restApiId) for (const r of f.Resources) if (r.Type === 'AwsApiGatewayStage') r.Id = r.Id.replace(/restapis\/[^/]+/, `restapis/${restApiId}`);
+  }
   return e;
 }
 function freshAlertmanager(): { firing: any; resolved: any } {
@@ -253,6 +260,13 @@ describe('generic JSON mapping', () => {
     expect(abuse).toMatchObject({ type: 'endpoint.abuse', severity: 'medium', subject: { endpoint: { restApiId: 'k7l8m9n0p1', stage: 'prod', resourcePath: '/v3/payments', httpMethod: 'POST' }, sourceIp: '2001:db8::7' } });
   });
 
+  it('schema errors name the payload path of each item', () => {
+    const p = fixture(FIXTURES.mappedPayload);
+    p.notables[0].entities.oauth_client = 'has space';
+    p.notables[1].urgency = 'P9';
+    expect(errs(normaliseMapped(acme, p)).map((e) => e.field)).toEqual(['$.notables[0].entities.oauth_client', '$.notables[1].urgency']);
+  });
+
   it('a payload outside the match is refused naming the condition', () => {
     expect(errs(normaliseMapped(acme, { ...fixture(FIXTURES.mappedPayload), vendor: 'other' }))).toEqual([{ field: '$.vendor', message: 'mapping acme-siem needs "acme-siem"' }]);
   });
@@ -320,8 +334,13 @@ function mutated(path: string) {
     .array(fc.tuple(fc.nat(paths.length - 1), fc.constantFrom('replace', 'delete', 'stringify'), anything), { minLength: 1, maxLength: 4 })
     .map((edits) => {
       let doc: any = structuredClone(base);
+      // Generated values are fast-check's to keep (it reuses them while shrinking): never edit inside one.
+      const replaced: string[] = [];
       for (const [i, op, value] of edits) {
         const at = paths[i]!;
+        const id = JSON.stringify(at);
+        if (replaced.some((r) => id.startsWith(r.slice(0, -1)))) continue;
+        if (op !== 'delete') replaced.push(id);
         if (at.length === 0) {
           if (op === 'replace') doc = value;
           continue;
@@ -330,15 +349,14 @@ function mutated(path: string) {
         for (const k of at.slice(0, -1)) parent = parent && typeof parent === 'object' ? parent[k] : undefined;
         if (!parent || typeof parent !== 'object') continue;
         const key = at[at.length - 1]!;
-        if (op === 'delete') delete parent[key];
-        else if (op === 'stringify') {
-          try {
-            parent[key] = JSON.stringify(parent[key]) ?? null;
-          } catch {
-            parent[key] = String(typeof parent[key]); // an earlier edit put a BigInt there
-          }
+        // An earlier edit may have put something exotic (a frozen or typed array) on the path: skip the edit then.
+        try {
+          if (op === 'delete') delete parent[key];
+          else if (op === 'stringify') parent[key] = JSON.stringify(parent[key]) ?? null;
+          else parent[key] = value;
+        } catch {
+          continue;
         }
-        else parent[key] = value;
       }
       return doc;
     });
@@ -501,7 +519,8 @@ describe('POST /v1/alerts/guardduty', () => {
 
 describe('POST /v1/alerts/securityhub', () => {
   it('an EventBridge batch of three findings → three incidents, one result per finding in order', async () => {
-    const event = freshSecurityHub();
+    const restApiId = await createStage(h.aws);
+    const event = freshSecurityHub(FIXTURES.shImported, restApiId);
     const res = await postSigned('/v1/alerts/securityhub', event);
     expect(res.status).toBe(202);
     expect(res.json.accepted).toBe(3);
@@ -512,11 +531,11 @@ describe('POST /v1/alerts/securityhub', () => {
       expect(state.alert.type).toBe(r.type);
     }
     const stage = await waitForState(h.client, res.json.results[1].workflowId, (s) => s.alertCount === 1);
-    expect(stage.alert.subject.endpoint).toEqual({ restApiId: 'a1b2c3d4e5', stage: 'prod' });
+    expect(stage.alert.subject.endpoint).toEqual({ restApiId, stage: 'prod' });
   });
 
   it('the finding set to RESOLVED attaches to its incident as alert.resolved and opens nothing', async () => {
-    const imported = freshSecurityHub();
+    const imported = freshSecurityHub(FIXTURES.shImported, await createStage(h.aws));
     const first = await postSigned('/v1/alerts/securityhub', imported);
     const stageWorkflow = first.json.results[1].workflowId;
     await waitForState(h.client, stageWorkflow, (s) => s.alertCount === 1);
@@ -662,5 +681,26 @@ describe('resolved alerts on /v1/alerts and routes', () => {
     expect(checkAlertmanagerAuth(`Bearer ${AM_TOKEN}0`, cfg)).toBe('unauthorized');
     expect(checkAlertmanagerAuth(undefined, {})).toBe('not-configured');
     expect(checkAlertmanagerAuth(`Basic ${Buffer.from(`${AM_USER}:${AM_PASSWORD}:x`).toString('base64')}`, { basicUser: AM_USER, basicPassword: AM_PASSWORD })).toBe('unauthorized');
+  });
+});
+
+describe('source settings from config', () => {
+  it('reads Alertmanager credentials and the mappings file from the environment', async () => {
+    const file = fileURLToPath(new URL('./fixtures/sources/mapping/mappings.yaml', import.meta.url));
+    const config = loadConfig({ BULWARK_ALERTMANAGER_TOKEN: AM_TOKEN, BULWARK_SOURCE_MAPPINGS: file });
+    const settings = await loadSourceSettings(config);
+    expect(settings.alertmanager).toEqual({ bearerToken: AM_TOKEN });
+    expect(settings.mappings!.map((m) => m.name)).toEqual(['acme-siem']);
+    expect((await loadSourceSettings(loadConfig({}))).mappings).toBeUndefined();
+  });
+
+  it('refuses a short token, half a basic-auth pair and a bad mappings file', async () => {
+    expect(() => loadConfig({ BULWARK_ALERTMANAGER_TOKEN: 'short' })).toThrow(ConfigError);
+    expect(() => loadConfig({ BULWARK_ALERTMANAGER_BASIC_USER: 'am' })).toThrow(/basic auth needs both user and password/);
+    const bad = join(tmpdir(), `bulwark-mappings-${hex(8)}.yaml`);
+    writeFileSync(bad, 'mappings:\n  - name: x\n    fields: { type: "$.t" }\n');
+    const err = await loadSourceSettings(loadConfig({ BULWARK_SOURCE_MAPPINGS: bad })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MappingFileError);
+    expect((err as Error).message).toContain(`${bad}:3 mappings[0].fields.severity`);
   });
 });

@@ -4,10 +4,8 @@ import { parseAlert, type Alert } from '../../domain/alert.js';
 import { parseDurationSeconds } from '../../domain/duration.js';
 import { normaliseIncidentId } from '../../domain/fingerprint.js';
 import type { IncidentMemo } from '../../domain/incident.js';
-import { configuredCatalog } from '../../intake/app.js';
-import { AlertDeliverer } from '../../intake/deliver.js';
+import { createDeliverer } from '../../intake/app.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { playbookDefaults } from '../../temporal.config.js';
 import { abortUpdate, approveUpdate, containUpdate, extendUpdate, rejectUpdate, resolveUpdate, stateQuery } from '../../workflows/definitions.js';
 import { clientFor, configFrom, operator, type GlobalOptions } from '../context.js';
 import { CliError, explain, usageError } from '../errors.js';
@@ -101,8 +99,7 @@ export function registerIncidentCommands(program: Command): void {
       const alert = operatorAlert(o);
       const config = configFrom(globals());
       const client = await clientFor(config);
-      const catalog = configuredCatalog(config, createLogger('silent'));
-      const deliverer = new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config), undefined, catalog);
+      const deliverer = createDeliverer(config, client, createLogger('silent'));
       const delivered = await deliverer.deliver(alert, undefined, `operator:${operator(o.as)}`).catch((err) => {
         throw new CliError(explain(err, { temporalAddress: config.temporal.address }));
       });
