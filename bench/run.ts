@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import Table from 'cli-table3';
 import { CreateApiKeyCommand, GetApiKeyCommand, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
 import { Worker } from '@temporalio/worker';
 import { createAwsClients } from '../activities/clients.js';
@@ -24,7 +23,8 @@ import { loadConfig } from '../temporal.config.js';
 import { createBulwarkWorker } from '../worker/worker.js';
 import { stateQuery } from '../workflows/definitions.js';
 import { baselineDisableKey, hitsQuery } from './baseline-workflow.js';
-import { openLoop, summarise } from './stats.js';
+import { runPureBenchmarks, type Row } from './pure.js';
+import { openLoop, renderRows, summarise } from './stats.js';
 
 const scale = Number(process.env.BULWARK_BENCH_SCALE ?? '1');
 const n = (x: number) => Math.max(10, Math.round(x * scale));
@@ -35,6 +35,14 @@ const STORM = n(5000);
 const STORM_RATE = 1000;
 const log = (m: string) => process.stderr.write(`bench: ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+log('pure: playbook load+validate, normalisers, deadline engine…');
+const pure = runPureBenchmarks();
+if (process.env.BULWARK_BENCH_ONLY === 'pure') {
+  console.log(renderRows(pure.rows));
+  console.log(JSON.stringify({ date: new Date().toISOString(), pure: pure.json, rows: pure.rows }));
+  process.exit(0);
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'bulwark-bench-'));
 const [tPort, aPort] = [await freePort(), await freePort()];
@@ -157,7 +165,7 @@ const aBase = summarise(baseLatency.latencies);
 const c = summarise(storm.latencies);
 const cBase = summarise(stormBase.latencies);
 const ratio = (x: number, y: number) => Math.round((x / y) * 100) / 100;
-const rows: { metric: string; bulwark: number | string; baseline: number | string; ratio?: number; target: string; pass?: boolean }[] = [
+const rows: Row[] = [
   { metric: `(a) alert→key disabled p50 ms (${a.n}/side, ${LATENCY_RATE}/s total)`, bulwark: a.p50, baseline: aBase.p50, ratio: ratio(a.p50, aBase.p50), target: '≤ 1.3× baseline', pass: a.p50 <= 1.3 * aBase.p50 },
   { metric: '(a) of which intake 202 p50 ms (signed POST → signalWithStart done)', bulwark: summarise(accepted202).p50, baseline: '-', target: 'report' },
   { metric: '(a) alert→key disabled p95 ms', bulwark: a.p95, baseline: aBase.p95, ratio: ratio(a.p95, aBase.p95), target: 'report' },
@@ -175,9 +183,8 @@ function round(x: number) {
   return Math.round(x * 100) / 100;
 }
 
-const table = new Table({ head: ['metric', 'bulwark', 'baseline', 'ratio', 'target', 'ok'], style: { head: [], border: [] } });
-for (const r of rows) table.push([r.metric, String(r.bulwark), String(r.baseline), r.ratio === undefined ? '' : `${r.ratio}×`, r.target, r.pass === undefined ? '' : r.pass ? 'PASS' : 'MISS']);
-console.log(table.toString());
+rows.push(...pure.rows);
+console.log(renderRows(rows));
 const result = {
   date: new Date().toISOString(),
   scale,
@@ -185,6 +192,7 @@ const result = {
   latency: { bulwark: a, baseline: aBase, intake202: summarise(accepted202) },
   burst: { alerts: BURST, bulwarkSeconds: round(bulwarkBurstMs / 1000), baselineSeconds: round(baseBurstMs / 1000), refused: burstRefused },
   storm: { alerts: STORM, rate: STORM_RATE, intake: c, baselineSignalWithStart: cBase, accepted: storm.accepted, refused: storm.refused, incidents: storm.workflowIds.length, notDeduplicated: storm.notDeduplicated, alertCount: incident?.alertCount, deliveries: incident?.deliveries, historyEvents: incidentHistory, baselineSignals: baseHits, baselineHistoryEvents: baseHistory },
+  pure: pure.json,
   rows,
 };
 console.log(JSON.stringify(result));

@@ -1,3 +1,4 @@
+import Table from 'cli-table3';
 /** Nearest-rank percentile of a sample (ms). */
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -37,4 +38,11 @@ export async function openLoop<T>(count: number, perSecond: number, call: (i: nu
     );
   }
   return { latencies, results: await Promise.all(pending) };
+}
+
+/** The results table every bench prints. */
+export function renderRows(rows: { metric: string; bulwark: number | string; baseline: number | string; ratio?: number; target: string; pass?: boolean }[]): string {
+  const table = new Table({ head: ['metric', 'bulwark', 'baseline', 'ratio', 'target', 'ok'], style: { head: [], border: [] } });
+  for (const r of rows) table.push([r.metric, String(r.bulwark), String(r.baseline), r.ratio === undefined ? '' : `${r.ratio}×`, r.target, r.pass === undefined ? '' : r.pass ? 'PASS' : 'MISS']);
+  return table.toString();
 }
