@@ -154,7 +154,8 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   /** Waits for a predicate at a safe point; hands over to a fresh run if the history grew large meanwhile. */
   async function waitUntil(predicate: () => boolean, timeoutMs?: number): Promise<boolean> {
     const seen = wakeups;
-    const done = await condition(() => predicate() || historyIsLarge() || wakeups !== seen, timeoutMs);
+    const woke = () => predicate() || historyIsLarge() || wakeups !== seen;
+    const done = timeoutMs === undefined ? (await condition(woke), true) : await condition(woke, timeoutMs);
     if (historyIsLarge() && !closeRequest) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof incidentWorkflow>(input, state);
