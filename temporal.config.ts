@@ -59,6 +59,8 @@ export const ConfigSchema = z.object({
   playbooks: z.object({
     /** Directory of playbook YAML files; default: the shipped `playbooks/`. */
     dir: z.string().min(1).optional(),
+    /** Approval policies (approvals.yaml); default: the shipped example. */
+    approvalsFile: z.string().min(1).optional(),
     throttleRateLimit: z.coerce.number().positive().default(DEFAULT_PLAYBOOK_SETTINGS.throttle.rateLimit),
     throttleBurstLimit: positiveInt.default(DEFAULT_PLAYBOOK_SETTINGS.throttle.burstLimit),
     throttleTtlSeconds: positiveInt.default(DEFAULT_PLAYBOOK_SETTINGS.throttleTtlSeconds),
@@ -92,6 +94,22 @@ export const ConfigSchema = z.object({
     .refine((c) => !c.enabled || c.kmsKeyId !== undefined, { message: 'the codec needs a KMS key (BULWARK_CODEC_KMS_KEY)', path: ['kmsKeyId'] })
     .default({ enabled: false, allowedOrigins: ['http://localhost:8233', 'http://127.0.0.1:8233'], dataKeyMaxAgeSeconds: 300, dataKeyMaxUses: 10_000 }),
   // --- end trust ---
+  // --- slack (issue 6): bot token, signing secret, incident channel; all three or none ---
+  /** Slack app (docs/slack.md): interactivity and /bulwark on POST /slack/events; incident messages from activities. */
+  slack: z
+    .object({
+      botToken: z.string().regex(/^xox[bpe]-[\w-]+$/, 'expected a bot token (xoxb-…)').optional(),
+      signingSecret: z.string().min(16, 'expected at least 16 characters').optional(),
+      /** Channel id (C0123…) or name the incident messages go to. */
+      channel: z.string().min(1).optional(),
+      /** Web API base URL ending in /api/; only for tests and fakes (default: https://slack.com/api/). */
+      apiUrl: z.url().optional(),
+    })
+    .refine((s) => [s.botToken, s.signingSecret, s.channel].every((v) => v === undefined) || [s.botToken, s.signingSecret, s.channel].every((v) => v !== undefined), {
+      message: 'Slack needs all of BULWARK_SLACK_BOT_TOKEN, BULWARK_SLACK_SIGNING_SECRET and BULWARK_SLACK_CHANNEL (or none)',
+    })
+    .default({}),
+  // --- end slack ---
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -129,6 +147,7 @@ export const ENV_VARS: Record<string, string> = {
   BULWARK_ALERTMANAGER_BASIC_PASSWORD: 'sources.alertmanager.basicPassword',
   BULWARK_SOURCE_MAPPINGS: 'sources.mappingsFile',
   BULWARK_PLAYBOOKS_DIR: 'playbooks.dir',
+  BULWARK_APPROVALS_FILE: 'playbooks.approvalsFile',
   BULWARK_THROTTLE_RATE_LIMIT: 'playbooks.throttleRateLimit',
   BULWARK_THROTTLE_BURST_LIMIT: 'playbooks.throttleBurstLimit',
   BULWARK_THROTTLE_TTL_SECONDS: 'playbooks.throttleTtlSeconds',
@@ -140,6 +159,11 @@ export const ENV_VARS: Record<string, string> = {
   BULWARK_CODEC_KMS_KEY: 'codec.kmsKeyId',
   BULWARK_CODEC_TOKEN: 'codec.serverToken',
   BULWARK_CODEC_ALLOWED_ORIGINS: 'codec.allowedOrigins',
+  // slack (issue 6)
+  BULWARK_SLACK_BOT_TOKEN: 'slack.botToken',
+  BULWARK_SLACK_SIGNING_SECRET: 'slack.signingSecret',
+  BULWARK_SLACK_CHANNEL: 'slack.channel',
+  BULWARK_SLACK_API_URL: 'slack.apiUrl',
 };
 
 const pathToEnv = Object.fromEntries(Object.entries(ENV_VARS).map(([k, v]) => [v, k]));

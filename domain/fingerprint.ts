@@ -1,17 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Alert } from './alert.js';
+import { canonicalJson } from './canonical.js';
 
-/** Canonical JSON: object keys sorted, so equal subjects hash equally whatever order a sender used. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
+export { canonicalJson } from './canonical.js';
 
 /**
  * The identity of "the same problem": the sender's dedupKey when it gives one, otherwise

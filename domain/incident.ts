@@ -1,4 +1,5 @@
 import type { Alert, Severity } from './alert.js';
+import type { Approval } from './approval-rules.js';
 import { maxSeverity, type Plan, type PlaybookDefaults } from './playbook.js';
 
 export const INCIDENT_STATUSES = [
@@ -22,6 +23,8 @@ export type TimelineKind =
   | 'approval.requested'
   | 'approval.granted'
   | 'approval.rejected'
+  | 'approval.escalated'
+  | 'approval.expired'
   | 'step.started'
   | 'step.progress'
   | 'step.succeeded'
@@ -65,6 +68,12 @@ export interface StepState {
   output?: Record<string, unknown>;
   error?: string;
   approvedBy?: string;
+  /** Approvals so far (N-of-M policies need several distinct people). */
+  approvals?: Approval[];
+  /** When the approval window closes. */
+  approvalExpiresAt?: string;
+  /** Digest of the step as shown to approvers; an approval for another digest is refused. */
+  digest?: string;
   /** Why the step did not run: its condition was false, or an approver rejected it. */
   skippedBecause?: string;
 }

@@ -1,7 +1,14 @@
 import type { Alert, Severity } from './alert.js';
 import type { Plan, PlannedStep } from './playbooks/plan.js';
 
+import { shortDigest } from './canonical.js';
+
 export type { Plan, PlannedStep } from './playbooks/plan.js';
+
+/** What an approver is shown and approves: the step's action and parameters (workflow-safe). */
+export function stepDigest(step: Pick<PlannedStep, 'id' | 'action' | 'with'>): string {
+  return shortDigest({ id: step.id, action: step.action, with: step.with });
+}
 
 export interface ThrottleLimits {
   rateLimit: number;

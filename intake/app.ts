@@ -5,8 +5,9 @@ import type { Logger } from '../telemetry/logger.js';
 import { ClientCorrelator } from './correlation.js';
 import { AlertDeliverer } from './deliver.js';
 import { loadSourceSettings } from './sources.js';
-import { describeErrors, fileLabel, PlaybookCatalog, SHIPPED_PLAYBOOKS_DIR } from './playbook-catalog.js';
+import { describeErrors, fileLabel, loadApprovals, PlaybookCatalog, SHIPPED_APPROVALS_FILE, SHIPPED_PLAYBOOKS_DIR } from './playbook-catalog.js';
 import { createIntakeServer, listen } from './server.js';
+import { createSlackHandler } from './slack-app.js';
 
 export interface RunningIntake {
   server: Server;
@@ -21,12 +22,15 @@ export async function startIntake(opts: { config: Config; client: Client; logger
   const catalog = opts.catalog ?? configuredCatalog(config, opts.logger, { watch: true });
   const deliverer = createDeliverer(config, opts.client, opts.logger, catalog);
   const sources = await loadSourceSettings(config);
+  // Slack (issue 6): POST /slack/events only when the app is configured; 404 otherwise.
+  const slack = config.slack.botToken && config.slack.signingSecret ? createSlackHandler({ config, client: opts.client, deliverer, logger: opts.logger, nowSeconds: opts.nowSeconds }) : undefined;
   const server = createIntakeServer({
     client: opts.client,
     deliverer,
     webhookSecret: opts.webhookSecret,
     maxBodyBytes: config.intake.maxBodyBytes,
     sources,
+    slack,
     logger: opts.logger,
     nowSeconds: opts.nowSeconds,
   });
@@ -50,7 +54,8 @@ export async function startIntake(opts: { config: Config; client: Client; logger
  * and left out; the rest serve (alerts no playbook matches open triage incidents).
  */
 export function configuredCatalog(config: Config, logger: Logger, opts: { watch?: boolean } = {}): PlaybookCatalog {
-  const { catalog, result } = PlaybookCatalog.fromDir(config.playbooks.dir ?? SHIPPED_PLAYBOOKS_DIR);
+  const approvals = loadApprovals(config.playbooks.approvalsFile ?? SHIPPED_APPROVALS_FILE);
+  const { catalog, result } = PlaybookCatalog.fromDir(config.playbooks.dir ?? SHIPPED_PLAYBOOKS_DIR, approvals);
   const report = (r: typeof result) => {
     logger.info({ playbooks: r.loaded.map(fileLabel) }, `playbooks in service: ${r.loaded.length}`);
     if (r.errors.length) logger.error(`playbooks refused:\n${describeErrors(r.errors)}${r.kept.length ? `\nprevious versions kept in service: ${r.kept.join(', ')}` : ''}`);

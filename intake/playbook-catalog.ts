@@ -4,12 +4,28 @@ import { fileURLToPath } from 'node:url';
 import type { Alert } from '../domain/alert.js';
 import type { Plan } from '../domain/playbook.js';
 import type { PlaybookDefaults } from '../domain/playbook.js';
-import { formatPlaybookError, parsePlaybook, type LoadedPlaybook, type PlaybookError } from '../domain/playbooks/load.js';
+import { ApprovalsFile } from '../domain/approval.js';
+import { formatPlaybookError, parsePlaybook, parseYamlFile, type LoadedPlaybook, type PlaybookError } from '../domain/playbooks/load.js';
 import { planFromPlaybook, settingsFrom, triagePlan } from '../domain/playbooks/plan.js';
 import { route, routingTies, specificity } from '../domain/playbooks/route.js';
 
 /** The playbooks shipped with bulwark. */
 export const SHIPPED_PLAYBOOKS_DIR = fileURLToPath(new URL('../playbooks/', import.meta.url));
+/** The example approval policies shipped with bulwark. */
+export const SHIPPED_APPROVALS_FILE = fileURLToPath(new URL('../approvals.yaml', import.meta.url));
+
+/** Reads approvals.yaml; an invalid file is an error at start-up (approvals must never silently loosen). */
+export function loadApprovals(file: string): ApprovalsFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read approval policies ${display(file)}: ${(err as Error).message}`);
+  }
+  const r = parseYamlFile(text, display(file), ApprovalsFile);
+  if (!r.ok) throw new Error(`invalid approval policies:\n${r.errors.map(formatPlaybookError).join('\n')}`);
+  return r.data;
+}
 
 const display = (file: string) => {
   const rel = relative(process.cwd(), file);
@@ -80,10 +96,14 @@ export class PlaybookCatalog {
   private byFile = new Map<string, LoadedPlaybook>();
   private watcher?: FSWatcher;
 
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** Resolved into each planned step that names a policy. */
+    readonly approvals: ApprovalsFile = loadApprovals(SHIPPED_APPROVALS_FILE),
+  ) {}
 
-  static fromDir(dir: string): { catalog: PlaybookCatalog; result: CatalogLoad } {
-    const catalog = new PlaybookCatalog(dir);
+  static fromDir(dir: string, approvals?: ApprovalsFile): { catalog: PlaybookCatalog; result: CatalogLoad } {
+    const catalog = new PlaybookCatalog(dir, approvals);
     return { catalog, result: catalog.reload() };
   }
 
@@ -132,7 +152,7 @@ export class PlaybookCatalog {
   plan(alert: Alert, defaults: PlaybookDefaults): { plan: Plan; routing?: string } {
     const r = route(this.playbooks, alert);
     if (r.kind === 'triage') return { plan: triagePlan(alert), routing: r.reason };
-    return { plan: planFromPlaybook(r.playbook.doc, alert, settingsFrom(defaults), r.playbook.digest) };
+    return { plan: planFromPlaybook(r.playbook.doc, alert, settingsFrom(defaults), r.playbook.digest, this.approvals) };
   }
 }
 

@@ -227,3 +227,54 @@ describe('correlation by client', () => {
     expect(x.workflowId).not.toBe(y.workflowId);
   });
 });
+
+describe('approval policies', () => {
+  const playbook = `id: gated
+version: 1
+title: gated steps
+match:
+  types: [key.exposed]
+steps:
+  - id: disable-key
+    action: kms.disableKey
+    approval: two-people
+    with: { keyId: "\${alert.subject.kmsKeyId}" }
+  - id: rotate-key
+    action: kms.rotate
+    approval: hurry
+    with: { keyId: "\${alert.subject.kmsKeyId}" }
+`;
+  const approvals = {
+    groups: { leads: ['alice', 'carol', 'erin'] },
+    policies: {
+      'two-people': { approvers: ['group:leads'], required: 2, expiry: '1h', escalation: [], onExpiry: 'reject' as const },
+      hurry: { approvers: ['group:leads'], required: 1, expiry: '2s', escalation: [{ after: '1s', notify: ['dave'] }], onExpiry: 'reject' as const },
+    },
+  };
+
+  it('needs two distinct listed approvers, refuses outsiders, stale digests and repeats; an unanswered step expires to its default', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bulwark-ap-'));
+    writeFileSync(join(dir, 'gated.yaml'), playbook);
+    const { catalog } = PlaybookCatalog.fromDir(dir, approvals);
+    const keyId = (await h.aws.kms.send(new CreateKeyCommand({ Description: 'approval test' }))).KeyMetadata!.KeyId!;
+    const { workflowId } = await deliver(catalog, alertFor({ kmsKeyId: keyId }, { type: 'key.exposed' }));
+    const handle = h.client.workflow.getHandle(workflowId);
+    const waiting = await waitForState(h.client, workflowId, (st) => st.steps[0]!.status === 'awaiting-approval');
+    expect(waiting.timeline.find((e) => e.kind === 'approval.requested')?.message).toMatch(/two-people: 2 of alice, carol, erin/);
+
+    const approve = (by: string, digest?: string) => handle.executeUpdate(approveUpdate, { args: [{ step: 'disable-key', by, digest }] });
+    expect(await refusal(approve('mallory'))).toMatch(/mallory is not an approver under policy two-people/);
+    expect(await refusal(approve('alice', '0000000000000000'))).toMatch(/changed since it was shown to you/);
+    expect(await approve('alice', waiting.steps[0]!.digest)).toBe('awaiting-approval');
+    expect(await refusal(approve('alice'))).toMatch(/alice has already approved this step; it needs 2 different people/);
+    expect(await keyState(keyId)).toBe('Enabled');
+    expect(await approve('carol')).toBe('succeeded');
+    expect(await keyState(keyId)).toBe('Disabled');
+
+    // rotate-key: nobody answers; after 1 s the on-call is paged, after 2 s the policy rejects.
+    const s = await waitForState(h.client, workflowId, (st) => st.steps[1]!.status === 'rejected', 20_000);
+    expect(s.steps[1]!.skippedBecause).toMatch(/approval expired at .* \(policy hurry: reject\)/);
+    expect(s.timeline.some((e) => e.kind === 'approval.escalated' && /paging dave/.test(e.message))).toBe(true);
+    expect(s.status).toBe('needs-attention');
+  });
+});

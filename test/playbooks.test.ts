@@ -204,3 +204,28 @@ describe('catalog reload', () => {
     expect(catalog.playbooks.map((p) => p.doc.version)).toEqual([2]);
   });
 });
+
+describe('approval policies (pure)', async () => {
+  const { approvalRefusal, resolvePolicy, ApprovalsFile } = await import('../domain/approval.js');
+  const file = ApprovalsFile.parse({
+    groups: { a: ['alice', 'group:b'], b: ['bob', 'group:a'] },
+    policies: { p: { approvers: ['group:a'], required: 2, onExpiry: 'proceed' } },
+  });
+  it('expands nested groups once, and honours proceed only for containment steps', () => {
+    expect(resolvePolicy(file, 'p', 'containment')).toMatchObject({ approvers: ['alice', 'bob'], required: 2, expirySeconds: 900, onExpiry: 'proceed' });
+    expect(resolvePolicy(file, 'p', 'destructive').onExpiry).toBe('reject');
+    expect(resolvePolicy(file, 'missing', 'containment')).toMatchObject({ undefinedPolicy: true, approvers: [], required: 1, onExpiry: 'reject' });
+  });
+  const policy = resolvePolicy(file, 'p', 'containment');
+  it.each([
+    ['an approver', { by: 'alice' }, undefined],
+    ['the opener', { by: 'alice', opener: 'operator:alice' }, /four-eyes/],
+    ['an outsider', { by: 'mallory' }, /not an approver/],
+    ['the same person twice', { by: 'bob', approvals: [{ by: 'bob', at: 'x' }] }, /already approved/],
+    ['after expiry', { by: 'bob', expiresAt: '2026-01-01T00:00:00Z' }, /window closed/],
+  ] as const)('%s', (_n, over, expected) => {
+    const r = approvalRefusal({ policy, opener: 'alert:guardduty', approvals: [], now: Date.parse('2026-06-01T00:00:00Z'), ...over } as never);
+    if (expected) expect(r).toMatch(expected);
+    else expect(r).toBeUndefined();
+  });
+});

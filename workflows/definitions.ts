@@ -12,6 +12,8 @@ export interface OperatorAction {
 
 export interface StepDecision extends OperatorAction {
   step: string;
+  /** The step digest the approver was shown; refused if the plan changed since. */
+  digest?: string;
 }
 
 /** Opens the containment gate of a low/medium incident. */

@@ -17,7 +17,8 @@ import {
   type StepState,
   type TimelineEntry,
 } from '../domain/incident.js';
-import { legacyPlanFor, severityBelow, type PlannedStep } from '../domain/playbook.js';
+import { approvalRefusal, type ResolvedPolicy } from '../domain/approval-rules.js';
+import { legacyPlanFor, severityBelow, stepDigest, type PlannedStep } from '../domain/playbook.js';
 import { evaluate, parseCondition } from '../domain/playbooks/condition.js';
 import { resolveTemplates } from '../domain/playbooks/template.js';
 import { parseDurationSeconds } from '../domain/duration.js';
@@ -62,7 +63,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   const stepState = (id: string) => state.steps.find((s) => s.id === id)!;
   const gateThreshold = state.plan.operatorBelow ?? 'high';
   let closeRequest: { kind: 'resolve' | 'abort'; action: OperatorAction } | undefined;
-  const decisions = new Map<string, { approved: boolean; action: StepDecision }>();
+  const rejections = new Map<string, StepDecision>();
   let wakeups = 0;
 
   setHandler(stateQuery, () => state);
@@ -104,26 +105,40 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
       },
     );
   }
+  const policyOf = (step: PlannedStep): ResolvedPolicy =>
+    step.approvalPolicy ?? { name: step.approval ?? 'default', approvers: [], required: 1, expirySeconds: 15 * 60, escalation: [], onExpiry: 'reject', undefinedPolicy: true };
   for (const [update, approved] of [[approveUpdate, true], [rejectUpdate, false]] as const) {
     setHandler(
       update,
       async (decision) => {
-        decisions.set(decision.step, { approved, action: decision });
+        const s = stepState(decision.step);
+        const step = state.plan.steps.find((p) => p.id === decision.step)!;
         wakeups++;
-        await condition(() => !['awaiting-approval', 'running'].includes(stepState(decision.step).status));
-        return stepState(decision.step).status;
+        if (!approved) rejections.set(decision.step, decision);
+        else {
+          s.approvals = [...(s.approvals ?? []), { by: decision.by, at: now(), comment: decision.reason }];
+          const need = policyOf(step).required - s.approvals.length;
+          record({ kind: 'approval.granted', step: decision.step, message: `approved by ${decision.by}${decision.reason ? `: ${decision.reason}` : ''}${need > 0 ? ` (${need} more needed)` : ''}` });
+          // N-of-M: the first approvers get their answer now; the last one when the step has run.
+          if (need > 0) return s.status;
+        }
+        await condition(() => !['awaiting-approval', 'running'].includes(s.status));
+        return s.status;
       },
       {
         validator: (decision) => {
           requireActor(decision);
           const step = state.plan.steps.find((s) => s.id === decision?.step);
           if (!step) throw new Error(`no step "${decision?.step}" in this incident's plan (${state.plan.steps.map((s) => s.id).join(', ')})`);
-          if (stepState(step.id).status !== 'awaiting-approval' || decisions.has(step.id)) {
-            throw new Error(`step ${step.id} is not waiting for approval (status: ${stepState(step.id).status})`);
+          const s = stepState(step.id);
+          if (s.status !== 'awaiting-approval' || rejections.has(step.id) || (s.approvals?.length ?? 0) >= policyOf(step).required) {
+            throw new Error(`step ${step.id} is not waiting for approval (status: ${s.status})`);
           }
-          // Four-eyes: whoever opened the incident by hand does not approve its risky steps.
-          if (approved && state.openedBy === `operator:${decision.by}`) throw new Error(`${decision.by} opened this incident and cannot also approve its steps`);
-          if (!approved && !decision.reason) throw new Error('a rejection needs a reason');
+          if (decision.digest && decision.digest !== s.digest) throw new Error(`step ${step.id} changed since it was shown to you; look again before deciding`);
+          if (approved) {
+            const refusal = approvalRefusal({ policy: policyOf(step), by: decision.by, opener: state.openedBy, approvals: s.approvals ?? [], expiresAt: s.approvalExpiresAt, now: Date.now() });
+            if (refusal) throw new Error(refusal);
+          } else if (!decision.reason) throw new Error('a rejection needs a reason');
         },
       },
     );
@@ -256,25 +271,64 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
     }
   }
 
-  /** Waits for `bulwark incident approve|reject`; true when approved. */
+  /**
+   * Waits for the step's approvals under its policy (N distinct approvers, four-eyes, expiry with
+   * escalation), a rejection, or the end of the window; true when the step may run.
+   */
   async function approval(step: PlannedStep, s: StepState): Promise<boolean> {
+    const policy = policyOf(step);
+    const requestedAt = Date.now();
     s.status = 'awaiting-approval';
-    record({ kind: 'approval.requested', step: step.id, message: `${step.title} needs approval (policy ${step.approval}): bulwark incident approve ${state.incidentId} ${step.id}` });
+    s.approvals = s.approvals ?? [];
+    s.approvalExpiresAt = new Date(requestedAt + policy.expirySeconds * 1000).toISOString();
+    s.digest = stepDigest(step);
+    const who = policy.approvers.length ? `${policy.required} of ${policy.approvers.join(', ')}` : `${policy.required} operator(s) other than the opener`;
+    record({
+      kind: 'approval.requested',
+      step: step.id,
+      message: `${step.title} needs approval under ${policy.name}${policy.undefinedPolicy ? ' (not in approvals.yaml: default policy)' : ''}: ${who}, by ${s.approvalExpiresAt} — bulwark incident approve ${state.incidentId} ${step.id}`,
+    });
     setStatus('awaiting-approval');
-    while (!decisions.has(step.id) && !closeRequest) await waitUntil(() => decisions.has(step.id) || Boolean(closeRequest));
-    const decision = decisions.get(step.id);
-    if (!decision) return false;
-    const { action } = decision;
-    if (!decision.approved) {
+    const approvedEnough = () => (s.approvals?.length ?? 0) >= policy.required;
+    const pending = [...policy.escalation].sort((a, b) => a.afterSeconds - b.afterSeconds);
+    while (!approvedEnough() && !rejections.has(step.id) && !closeRequest) {
+      const deadline = Date.parse(s.approvalExpiresAt);
+      const nextEscalation = pending[0] ? requestedAt + pending[0].afterSeconds * 1000 : Infinity;
+      const wakeAt = Math.min(deadline, nextEscalation);
+      await waitUntil(() => approvedEnough() || rejections.has(step.id) || Boolean(closeRequest), Math.max(1, wakeAt - Date.now()));
+      if (pending[0] && Date.now() >= nextEscalation && !approvedEnough()) {
+        const e = pending.shift()!;
+        record({ kind: 'approval.escalated', step: step.id, message: `no decision after ${e.afterSeconds}s: paging ${e.notify.join(', ')}` });
+        await executeStep(
+          { ...step, id: `${step.id}-escalation`, action: 'notify.operators', timeoutSeconds: undefined, retry: undefined },
+          { message: `approval needed for ${step.id} of ${state.incidentId}: ${e.notify.join(', ')}` },
+          record,
+          now(),
+        ).catch(() => undefined);
+      }
+      if (Date.now() >= deadline && !approvedEnough() && !rejections.has(step.id)) {
+        if (policy.onExpiry === 'proceed') {
+          record({ kind: 'approval.expired', step: step.id, message: `no decision by ${s.approvalExpiresAt}: policy ${policy.name} proceeds with this containment step` });
+          break;
+        }
+        s.status = 'rejected';
+        s.skippedBecause = `approval expired at ${s.approvalExpiresAt} (policy ${policy.name}: reject)`;
+        record({ kind: 'approval.expired', step: step.id, message: s.skippedBecause });
+        if (state.status === 'awaiting-approval') setStatus('containing');
+        return false;
+      }
+    }
+    if (closeRequest) return false;
+    const rejection = rejections.get(step.id);
+    if (rejection) {
       s.status = 'rejected';
-      s.skippedBecause = `rejected by ${action.by}: ${action.reason}`;
+      s.skippedBecause = `rejected by ${rejection.by}: ${rejection.reason}`;
       record({ kind: 'approval.rejected', step: step.id, message: s.skippedBecause });
     } else {
-      s.approvedBy = action.by;
-      record({ kind: 'approval.granted', step: step.id, message: `approved by ${action.by}${action.reason ? `: ${action.reason}` : ''}` });
+      s.approvedBy = (s.approvals ?? []).map((a) => a.by).join(', ') || `policy ${policy.name} (expired: proceed)`;
     }
     if (state.status === 'awaiting-approval') setStatus('containing');
-    return decision.approved;
+    return !rejection;
   }
 
   /** Undoes succeeded reversible steps, last first. Returns how many were undone. */

@@ -30,8 +30,8 @@ export function fieldPath(path: readonly PropertyKey[]): string {
   return out || '(root)';
 }
 
-/** Parses and validates one playbook file's text. Pure: the caller reads the file. */
-export function parsePlaybook(text: string, file: string): PlaybookLoad {
+/** Parses YAML and validates it with a zod schema; errors carry the file's line numbers. Pure. */
+export function parseYamlFile<T>(text: string, file: string, schema: z.ZodType<T>): { ok: true; data: T } | { ok: false; errors: PlaybookError[] } {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -47,10 +47,17 @@ export function parsePlaybook(text: string, file: string): PlaybookLoad {
     // e.g. an alias without its anchor; the parser reports these only on conversion.
     return { ok: false, errors: [{ file, line: 1, field: '(yaml)', message: (err as Error).message }] };
   }
-  const result = PlaybookDoc.safeParse(data);
+  const result = schema.safeParse(data);
   if (!result.success) return { ok: false, errors: issuesToErrors(result.error, file, doc.contents, lines) };
-  const digest = createHash('sha256').update(canonicalJson(result.data)).digest('hex').slice(0, 16);
-  return { ok: true, playbook: { file, doc: result.data, digest } };
+  return { ok: true, data: result.data };
+}
+
+/** Parses and validates one playbook file's text. Pure: the caller reads the file. */
+export function parsePlaybook(text: string, file: string): PlaybookLoad {
+  const r = parseYamlFile(text, file, PlaybookDoc);
+  if (!r.ok) return r;
+  const digest = createHash('sha256').update(canonicalJson(r.data)).digest('hex').slice(0, 16);
+  return { ok: true, playbook: { file, doc: r.data, digest } };
 }
 
 function issuesToErrors(error: z.ZodError, file: string, root: unknown, lines: LineCounter): PlaybookError[] {

@@ -1,5 +1,6 @@
 import type { Alert, Severity } from '../alert.js';
 import type { PlaybookDefaults } from '../playbook.js';
+import { resolvePolicy, type ApprovalsFile, type ResolvedPolicy } from '../approval.js';
 import { parseDurationSeconds } from '../duration.js';
 import { actionSpec, resolvedParams, type ActionSpec, type Effect } from './actions.js';
 import type { PlaybookDoc, StepDoc } from './schema.js';
@@ -18,6 +19,8 @@ export interface PlannedStep {
   with: Record<string, unknown>;
   when?: string;
   approval?: string;
+  /** The approval policy resolved from approvals.yaml when the plan was made (pinned with it). */
+  approvalPolicy?: ResolvedPolicy;
   /** Set when an operator must run `bulwark incident contain` before the step may run. */
   gate?: 'contain';
   onFailure: 'stop' | 'continue' | 'compensate';
@@ -63,12 +66,13 @@ export function planContext(alert: Alert, doc: Pick<PlaybookDoc, 'inputs'>, sett
   return { alert, inputs, settings, incident: { severity: alert.severity } };
 }
 
-export function planFromPlaybook(doc: PlaybookDoc, alert: Alert, settings: PlanSettings, digest?: string): Plan {
+export function planFromPlaybook(doc: PlaybookDoc, alert: Alert, settings: PlanSettings, digest?: string, approvals: ApprovalsFile = NO_APPROVALS): Plan {
   const ctx = planContext(alert, doc, settings);
   const steps: PlannedStep[] = [];
   doc.steps.forEach((entry, group) => {
     for (const step of 'parallel' in entry ? entry.parallel : [entry]) steps.push(plannedStep(step, group, ctx));
   });
+  for (const step of steps) if (step.approval) step.approvalPolicy = resolvePolicy(approvals, step.approval, step.effect);
   const operatorBelow = doc.containment?.operatorBelow;
   if (operatorBelow) {
     const firstActing = steps.find((s) => s.effect !== 'informational' && s.effect !== 'control');
@@ -129,3 +133,5 @@ export function paramProblem(spec: ActionSpec, params: Record<string, unknown>):
   const issue = r.error.issues[0]!;
   return `${issue.path.length ? `with.${issue.path.map(String).join('.')}: ` : ''}${issue.message.replace(/^Invalid input: /, '')}`;
 }
+
+const NO_APPROVALS: ApprovalsFile = { groups: {}, policies: {} };
