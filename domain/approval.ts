@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DurationText as duration } from './schemas.js';
 import { parseDurationSeconds } from './duration.js';
 import type { ResolvedPolicy } from './approval-rules.js';
 
@@ -13,13 +14,6 @@ export { approvalRefusal } from './approval-rules.js';
  * Principals are strings: `alice` (CLI `--as alice`), `slack:U123` (a Slack user), and
  * `group:<name>`, expanded from the file's `groups` map (e.g. a Slack user group mirrored there).
  */
-const duration = z.string().refine((s) => {
-  try {
-    return parseDurationSeconds(s) > 0;
-  } catch {
-    return false;
-  }
-}, 'expected a duration like 90s, 30m, 2h or 1d');
 const principal = z.string().regex(/^(group:)?[\w.@:+-]{1,128}$/, 'expected a user (alice, slack:U123) or group:<name>');
 
 export const ApprovalPolicyDoc = z.strictObject({

@@ -1,6 +1,6 @@
 import { z } from 'zod';
+import { DurationText as duration } from '../schemas.js';
 import { Endpoint } from '../alert.js';
-import { parseDurationSeconds } from '../duration.js';
 
 /**
  * The registry of actions a playbook step may name. Each action declares its parameters (zod, on
@@ -17,13 +17,6 @@ import { parseDurationSeconds } from '../duration.js';
 export type Effect = 'reversible' | 'containment' | 'destructive' | 'informational' | 'control';
 
 const id = z.string().min(1).max(256).regex(/^[A-Za-z0-9._:/@+=,-]+$/, 'expected an identifier');
-const duration = z.string().refine((s) => {
-  try {
-    return parseDurationSeconds(s) > 0;
-  } catch {
-    return false;
-  }
-}, 'expected a duration like 90s, 30m, 2h or 1d');
 
 export interface ActionSpec {
   summary: string;

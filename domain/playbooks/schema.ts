@@ -1,18 +1,11 @@
 import { z } from 'zod';
+import { DurationText as duration } from '../schemas.js';
 import { AlertType, Severity, Subject } from '../alert.js';
-import { parseDurationSeconds } from '../duration.js';
 import { ACTION_NAMES, actionSpec, lenientParams } from './actions.js';
 import { conditionPaths, parseCondition } from './condition.js';
 import { referencedPaths, TEMPLATE_ROOTS } from './template.js';
 
 const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'expected lower-case letters, digits and -');
-const duration = z.string().refine((s) => {
-  try {
-    return parseDurationSeconds(s) > 0;
-  } catch {
-    return false;
-  }
-}, 'expected a duration like 90s, 30m, 2h or 1d');
 
 export const OnFailure = z.enum(['stop', 'continue', 'compensate']);
 
