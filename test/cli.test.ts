@@ -1,10 +1,6 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
-import { createTppClient, startHarness, type Harness } from './support.js';
-
-const run = promisify(execFile);
+import { createTppClient, runCli, startHarness, type Harness } from './support.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -12,25 +8,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-/** Runs the real CLI in a child process against the run's servers; returns exit code and output. */
-async function bulwark(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/bulwark.ts', ...args], {
-      env: {
-        ...process.env,
-        TEMPORAL_ADDRESS: h.config.temporal.address,
-        AWS_ENDPOINT_URL: h.config.aws.endpoint,
-        BULWARK_TASK_QUEUE: h.config.temporal.taskQueue,
-        NO_COLOR: '1',
-        ...env,
-      },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const bulwark = (args: string[], env: Record<string, string> = {}) => runCli(h, args, env);
 
 describe('bulwark CLI', () => {
   it('--help lists the commands and exits 0', async () => {

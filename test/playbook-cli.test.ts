@@ -1,14 +1,11 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
 import { CreateAccessKeyCommand, CreateUserCommand, ListAccessKeysCommand } from '@aws-sdk/client-iam';
-import { createTppClient, startHarness, uniqueId, waitForState, type Harness } from './support.js';
+import { createTppClient, runCli, startHarness, uniqueId, waitForState, type Harness } from './support.js';
 
-const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'bulwark-pbcli-'));
 
 let h: Harness;
@@ -17,17 +14,7 @@ beforeAll(async () => {
 });
 afterAll(() => h.close());
 
-async function bulwark(args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'cli/bulwark.ts', ...args], {
-      env: { ...process.env, TEMPORAL_ADDRESS: h.config.temporal.address, AWS_ENDPOINT_URL: h.config.aws.endpoint, BULWARK_TASK_QUEUE: h.config.temporal.taskQueue, NO_COLOR: '1' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const bulwark = (args: string[]) => runCli(h, args);
 
 function alertFile(alert: Record<string, unknown>): string {
   const file = join(dir, `${uniqueId('alert')}.json`);

@@ -156,3 +156,25 @@ export async function createStage(aws: AwsClients, limits?: { rate: number; burs
   }
   return restApiId;
 }
+
+/** Runs the real `bulwark` CLI in a child process against the harness's servers; returns exit code and output. */
+export async function runCli(h: Pick<Harness, 'config'>, args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'cli/bulwark.ts', ...args], {
+      env: {
+        ...process.env,
+        TEMPORAL_ADDRESS: h.config.temporal.address,
+        AWS_ENDPOINT_URL: h.config.aws.endpoint,
+        BULWARK_TASK_QUEUE: h.config.temporal.taskQueue,
+        NO_COLOR: '1',
+        ...env,
+      },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
