@@ -1,10 +1,13 @@
 import { Command, CommanderError } from 'commander';
+import { registerAuditCommands, registerReportCommand } from './commands/audit.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDevCommand } from './commands/dev.js';
 import { registerIncidentCommands } from './commands/incident.js';
 import { registerPlaybookCommands } from './commands/playbook.js';
 import { registerRegulatorCommands } from './commands/regulators.js';
+import { registerRotateCommands } from './commands/rotate.js';
 import { registerRunCommands } from './commands/run.js';
+import { registerScheduleCommands } from './commands/schedule.js';
 import { CliError, explain } from './errors.js';
 
 /** `bulwark`: exit 0 ok, 1 failure, 2 usage error; errors are one line unless --verbose. */
@@ -32,8 +35,12 @@ AWS_ENDPOINT_URL, BULWARK_WEBHOOK_SECRET, BULWARK_INTAKE_PORT … (README: Confi
   registerRunCommands(program);
   registerDemoCommand(program);
   registerIncidentCommands(program);
+  registerReportCommand(program);
+  registerAuditCommands(program);
   registerPlaybookCommands(program);
   registerRegulatorCommands(program);
+  registerRotateCommands(program);
+  registerScheduleCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
   for (const cmd of program.commands.flatMap((c) => c.commands)) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
   return program;

@@ -92,6 +92,8 @@ export interface IncidentInput {
   plan?: Plan;
   /** Why intake fell back to the triage plan (no or ambiguous match). */
   routing?: string;
+  /** Keep an incident message in Slack up to date (set by intake when Slack is configured). */
+  slack?: boolean;
   /** Continue-as-new once history passes this many events (default 4,000; tests lower it). */
   historyLimit?: number;
 }
@@ -121,6 +123,16 @@ export interface IncidentState {
   timeline: TimelineEntry[];
   /** Timeline entries dropped to keep history bounded during alert storms. */
   timelineDropped: number;
+  /** The incident's Slack message, once posted; later states update it in place. */
+  slackMessage?: { channel: string; ts: string };
+  /** Timeline entries (by ordinal) already posted to the message's thread. */
+  slackThreadCount?: number;
+  /** The last Slack failure, if the message could not be brought up to date. */
+  slackError?: string;
+  /** Timeline entries (by ordinal) already in the audit file; carried across continue-as-new. */
+  auditedCount?: number;
+  /** Why the audit trail stopped (the file's chain is broken or unwritable); set once. */
+  auditBroken?: string;
 }
 
 /** Repeats are summarised, not listed one by one, so a storm cannot blow up workflow state. */
@@ -134,6 +146,24 @@ export function pushTimeline(state: IncidentState, entry: TimelineEntry): void {
     state.timeline.splice(1, 1);
     state.timelineDropped += 1;
   }
+}
+
+/** Timeline entries ever recorded (1-based ordinals), including those dropped to bound state. */
+export const recordedCount = (state: IncidentState) => state.timeline.length + state.timelineDropped;
+
+/**
+ * Entries with ordinals in (from, upTo], skipping any dropped meanwhile. The opening entry stays at
+ * index 0; later ones shift left as the oldest after it are dropped.
+ */
+export function timelineSince(state: IncidentState, from: number, upTo = recordedCount(state)): { ordinal: number; entry: TimelineEntry }[] {
+  const out: { ordinal: number; entry: TimelineEntry }[] = [];
+  for (let ordinal = from + 1; ordinal <= upTo; ordinal++) {
+    const i = ordinal === 1 ? 0 : ordinal - 1 - state.timelineDropped;
+    if (i < 1 && ordinal !== 1) continue;
+    const entry = state.timeline[i];
+    if (entry) out.push({ ordinal, entry });
+  }
+  return out;
 }
 
 export function applyDelivery(state: IncidentState, delivery: AlertDelivery, at: string): void {

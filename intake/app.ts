@@ -8,6 +8,7 @@ import { loadSourceSettings } from './sources.js';
 import { describeErrors, fileLabel, loadApprovals, PlaybookCatalog, SHIPPED_APPROVALS_FILE, SHIPPED_PLAYBOOKS_DIR } from './playbook-catalog.js';
 import { createIntakeServer, listen } from './server.js';
 import { createSlackHandler } from './slack-app.js';
+import { codecHandlerFromConfig } from './codec-server.js';
 
 export interface RunningIntake {
   server: Server;
@@ -31,6 +32,7 @@ export async function startIntake(opts: { config: Config; client: Client; logger
     maxBodyBytes: config.intake.maxBodyBytes,
     sources,
     slack,
+    codec: codecHandlerFromConfig(config),
     logger: opts.logger,
     nowSeconds: opts.nowSeconds,
   });
@@ -68,5 +70,5 @@ export function configuredCatalog(config: Config, logger: Logger, opts: { watch?
 /** The deliverer every entry point uses (HTTP intake, Lambda, CLI): configured playbooks and client correlation. */
 export function createDeliverer(config: Config, client: Client, logger: Logger, catalog: PlaybookCatalog = configuredCatalog(config, logger)): AlertDeliverer {
   const correlator = new ClientCorrelator(client, config.temporal.namespace, config.intake.correlationWindowSeconds, logger);
-  return new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config), undefined, catalog, correlator);
+  return new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config), { catalog, correlator, slack: Boolean(config.slack.channel && config.slack.botToken) });
 }

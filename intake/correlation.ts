@@ -1,9 +1,16 @@
+import { createHash } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { Logger } from '../telemetry/logger.js';
 
-/** Keyword search attribute holding the client an incident is about; set when intake starts it. */
+/** Keyword search attribute naming (by hash) the client an incident is about; set when intake starts it. */
 export const CLIENT_ID_ATTRIBUTE = defineSearchAttributeKey('BulwarkClientId', SearchAttributeType.KEYWORD);
+
+/**
+ * Search attributes are never encrypted by the payload codec, so the attribute holds a hash of the
+ * client id, not the id itself: visibility can match on it without showing who the client is.
+ */
+export const clientAttributeValue = (clientId: string) => `sha256:${createHash('sha256').update(clientId).digest('hex').slice(0, 32)}`;
 
 /**
  * Finds the open incident for a client so alerts of other types join it (an abuse alert for a
@@ -53,7 +60,7 @@ export class ClientCorrelator {
     const cached = this.recent.get(clientId);
     if (cached && cached.startedAt >= since) return cached.workflowId !== own ? cached.workflowId : undefined;
     if ((this.misses.get(clientId) ?? 0) > Date.now()) return undefined;
-    const query = `WorkflowType = 'incidentWorkflow' AND ExecutionStatus = 'Running' AND ${CLIENT_ID_ATTRIBUTE.name} = '${clientId.replace(/'/g, '')}' AND StartTime >= '${new Date(since).toISOString()}'`;
+    const query = `WorkflowType = 'incidentWorkflow' AND ExecutionStatus = 'Running' AND ${CLIENT_ID_ATTRIBUTE.name} = '${clientAttributeValue(clientId)}' AND StartTime >= '${new Date(since).toISOString()}'`;
     for await (const wf of this.client.workflow.list({ query, pageSize: 5 })) {
       if (wf.workflowId === own) continue;
       this.recent.set(clientId, { workflowId: wf.workflowId, startedAt: wf.startTime.getTime() });

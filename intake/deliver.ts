@@ -6,9 +6,20 @@ import { maxSeverity, type PlaybookDefaults } from '../domain/playbook.js';
 import { incidentsOpened } from '../telemetry/metrics.js';
 import { alertsSignal } from '../workflows/definitions.js';
 import type { incidentWorkflow } from '../workflows/incident.js';
-import { CLIENT_ID_ATTRIBUTE, type ClientCorrelator } from './correlation.js';
+import { CLIENT_ID_ATTRIBUTE, clientAttributeValue, type ClientCorrelator } from './correlation.js';
 import { shippedCatalog, type PlaybookCatalog } from './playbook-catalog.js';
 import { signalWithStartReportingStart } from './temporal-client.js';
+
+export interface DelivererOptions {
+  /** Continue-as-new threshold for new incidents (tests lower it). */
+  historyLimit?: number;
+  /** Routes alerts to playbooks; the shipped catalog unless a configured one is given. */
+  catalog?: PlaybookCatalog;
+  /** Joins alerts naming a client to that client's open incident; off when absent. */
+  correlator?: ClientCorrelator;
+  /** New incidents keep a Slack message up to date (the worker must have Slack configured). */
+  slack?: boolean;
+}
 
 export interface Delivered {
   incidentId: string;
@@ -51,12 +62,14 @@ export class AlertDeliverer {
     private readonly client: Client,
     private readonly taskQueue: string,
     private readonly defaults: PlaybookDefaults,
-    private readonly historyLimit?: number,
-    /** Routes alerts to playbooks; the shipped catalog unless a configured one is given. */
-    private readonly catalog: PlaybookCatalog = shippedCatalog(),
-    /** Joins alerts naming a client to that client's open incident; off when absent. */
-    private readonly correlator?: ClientCorrelator,
-  ) {}
+    private readonly opts: DelivererOptions = {},
+  ) {
+    this.catalog = opts.catalog ?? shippedCatalog();
+    this.correlator = opts.correlator;
+  }
+
+  private readonly catalog: PlaybookCatalog;
+  private readonly correlator?: ClientCorrelator;
 
   deliver(alert: Alert, receivedAt = new Date().toISOString(), openedBy = `alert:${alert.source}`): Promise<Delivered> {
     const fp = fingerprint(alert);
@@ -85,7 +98,7 @@ export class AlertDeliverer {
     // Planned here, not in the workflow: the plan in the input pins the playbook version the
     // incident runs with, whatever is deployed later. (Ignored when the incident already exists.)
     const { plan, routing } = this.catalog.plan(first.alert, this.defaults);
-    const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert: first.alert, openedBy, defaults: this.defaults, plan, routing, historyLimit: this.historyLimit };
+    const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert: first.alert, openedBy, defaults: this.defaults, plan, routing, historyLimit: this.opts.historyLimit, slack: this.opts.slack };
     try {
       const clientId = first.alert.subject.clientId;
       const joined = clientId && this.correlator ? await this.joinClientIncident(clientId, workflowId, fp, delivery, first.alert.type) : undefined;
@@ -100,7 +113,7 @@ export class AlertDeliverer {
           args: [input],
           signal: alertsSignal,
           signalArgs: [delivery],
-          ...(clientId && this.correlator?.windowSeconds ? { typedSearchAttributes: [{ key: CLIENT_ID_ATTRIBUTE, value: clientId }] } : {}),
+          ...(clientId && this.correlator?.windowSeconds ? { typedSearchAttributes: [{ key: CLIENT_ID_ATTRIBUTE, value: clientAttributeValue(clientId) }] } : {}),
         }),
       );
       if (started) incidentsOpened.inc();

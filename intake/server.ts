@@ -8,6 +8,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { alertsReceived, alertsRejected, intakeSeconds, registry } from '../telemetry/metrics.js';
 import type { AlertDeliverer } from './deliver.js';
 import { checkAlertmanagerAuth, deliverAlerts, type SourceSettings } from './sources.js';
+import { BodyTooLarge, readBody, header } from './http.js';
 
 export interface IntakeOptions {
   client: Client;
@@ -19,6 +20,10 @@ export interface IntakeOptions {
   nowSeconds?: () => number;
   /** Alertmanager auth and generic mappings; without them those endpoints answer 503 / 404. */
   sources?: SourceSettings;
+  /** The Slack app (intake/slack-app.ts) for POST /slack/events; without it that route answers 404. */
+  slack?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** The payload codec endpoints for the Temporal UI (intake/codec-server.ts); resolves false for other paths. */
+  codec?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 /** Every route, for 404 answers and 405 checks. */
@@ -30,32 +35,13 @@ export const INTAKE_ROUTES = [
   'POST /v1/alerts/mapped/<name>',
   'GET /healthz',
   'GET /metrics',
+  'POST /slack/events',
+  'POST /codec/encode',
+  'POST /codec/decode',
 ] as const;
 const KNOWN_PATHS = ['/v1/alerts', '/v1/alerts/guardduty', '/v1/alerts/securityhub', '/v1/alerts/alertmanager', '/healthz', '/metrics'];
 const MAPPED_PREFIX = '/v1/alerts/mapped/';
 
-class BodyTooLarge extends Error {}
-
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > limit) return reject(new BodyTooLarge());
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -63,10 +49,6 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
 
 /**
  * The intake HTTP surface: POST /v1/alerts (signed), the native sources — /v1/alerts/guardduty and
@@ -226,6 +208,10 @@ export function createIntakeServer(opts: IntakeOptions): Server {
       const end = intakeSeconds.startTimer();
       return done(p().finally(() => end()));
     };
+    if (opts.codec && path?.startsWith('/codec/')) {
+      const codec = opts.codec;
+      return done(codec(req, res).then((handled) => void (handled || send(res, 404, { error: 'not-found' }))));
+    }
     if (req.method === 'POST' && path?.startsWith(MAPPED_PREFIX)) return timed(() => postMapped(req, res, path.slice(MAPPED_PREFIX.length)));
     switch (route) {
       case 'POST /v1/alerts':
@@ -240,8 +226,11 @@ export function createIntakeServer(opts: IntakeOptions): Server {
         return done(healthz(res));
       case 'GET /metrics':
         return done(registry.metrics().then((m) => send(res, 200, m)));
+      case 'POST /slack/events':
+        if (opts.slack) return done(opts.slack(req, res));
+        return send(res, 404, { error: 'not-found', message: 'Slack is not configured (BULWARK_SLACK_BOT_TOKEN, BULWARK_SLACK_SIGNING_SECRET, BULWARK_SLACK_CHANNEL)' });
       default:
-        if (KNOWN_PATHS.includes(path ?? '') || path?.startsWith(MAPPED_PREFIX)) return send(res, 405, { error: 'method-not-allowed' });
+        if (KNOWN_PATHS.includes(path ?? '') || path?.startsWith(MAPPED_PREFIX) || (opts.slack && path === '/slack/events')) return send(res, 405, { error: 'method-not-allowed' });
         return send(res, 404, { error: 'not-found', message: `routes: ${INTAKE_ROUTES.join(', ')}` });
     }
   });

@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client, Connection } from '@temporalio/client';
 import { temporalConnectionOptions, type Config } from '../temporal.config.js';
+import { codecDataConverter } from './codec.js';
 
 /**
  * Whether a signalWithStart started a new run. The server says so (`started` in the response), but
@@ -30,5 +31,6 @@ export async function signalWithStartReportingStart<T>(fn: () => Promise<T>): Pr
 export async function connectClient(config: Config): Promise<Client> {
   const connection = await Connection.connect(await temporalConnectionOptions(config));
   trackSignalWithStart(connection);
-  return new Client({ connection, namespace: config.temporal.namespace });
+  // Payload encryption when config.codec is enabled (off by default); workers must use the same codec.
+  return new Client({ connection, namespace: config.temporal.namespace, ...codecDataConverter(config) });
 }

@@ -7,6 +7,7 @@ import { GetStageCommand } from '@aws-sdk/client-api-gateway';
 import { CreateAccessKeyCommand, CreateUserCommand, ListAccessKeysCommand } from '@aws-sdk/client-iam';
 import { CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { parseAlert } from '../domain/alert.js';
+import type { IncidentState } from '../domain/incident.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { PlaybookCatalog } from '../intake/playbook-catalog.js';
 import { playbookDefaults } from '../temporal.config.js';
@@ -32,7 +33,7 @@ function catalogWith(files: Record<string, string>) {
 function deliver(catalog: PlaybookCatalog | undefined, alert: Record<string, unknown>, openedBy?: string) {
   const parsed = parseAlert(alert);
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-  return new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config), undefined, catalog).deliver(parsed.value, undefined, openedBy);
+  return new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config), { catalog }).deliver(parsed.value, undefined, openedBy);
 }
 
 async function stageLimits(restApiId: string) {
@@ -276,5 +277,33 @@ steps:
     expect(s.steps[1]!.skippedBecause).toMatch(/approval expired at .* \(policy hurry: reject\)/);
     expect(s.timeline.some((e) => e.kind === 'approval.escalated' && /paging dave/.test(e.message))).toBe(true);
     expect(s.status).toBe('needs-attention');
+  });
+});
+
+describe('resolution and the audit trail', () => {
+  it('resolving ends temporary measures only: a deactivated IAM key stays inactive', async () => {
+    const userName = uniqueId('svc');
+    await h.aws.iam.send(new CreateUserCommand({ UserName: userName }));
+    const { AccessKey } = await h.aws.iam.send(new CreateAccessKeyCommand({ UserName: userName }));
+    const { workflowId } = await deliver(undefined, alertFor({ awsAccessKeyId: AccessKey!.AccessKeyId!, iamUserName: userName }, { type: 'aws-credential.compromised' }));
+    await waitForState(h.client, workflowId, (st) => st.status === 'awaiting-approval');
+    const handle = h.client.workflow.getHandle(workflowId);
+    await handle.executeUpdate(rejectUpdate, { args: [{ step: 'delete-access-key', by: 'alice', reason: 'keep for forensics' }] });
+    expect(await handle.executeUpdate(resolveUpdate, { args: [{ by: 'alice' }] })).toBe('resolved');
+    expect((await h.aws.iam.send(new ListAccessKeysCommand({ UserName: userName }))).AccessKeyMetadata?.map((k) => k.Status)).toEqual(['Inactive']);
+  });
+
+  it('every timeline entry is in the incident’s hash-chained audit file, and the chain verifies', async () => {
+    const { verifyAuditFile } = await import('../activities/audit.js');
+    const { workflowId } = await deliver(undefined, alertFor({ clientId: uniqueId('c') }, { type: 'anomaly.detected' }));
+    await waitForState(h.client, workflowId, (st) => st.status === 'contained');
+    const final = await h.client.workflow.getHandle(workflowId).executeUpdate(resolveUpdate, { args: [{ by: 'alice', reason: 'benign' }] });
+    expect(final).toBe('resolved');
+    const state = (await h.client.workflow.getHandle(workflowId).result()) as IncidentState;
+    const v = await verifyAuditFile(h.config.audit.dir, workflowId);
+    expect(v).toMatchObject({ ok: true, exists: true, chain: { ok: true } });
+    // No anchors without a signing key; every timeline entry is a record, in order.
+    expect(v.records.map((r) => r.id)).toEqual(state.timeline.map((_, i) => `${workflowId}/t${i + 1}`));
+    expect(v.records.at(-1)?.action).toBe('incident.resolved');
   });
 });

@@ -2,6 +2,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterSt
 import { createActivities } from '../activities/index.js';
 import { createAwsClients, type AwsClients } from '../activities/clients.js';
 import { instrumentActivities } from '../telemetry/metrics.js';
+import { codecDataConverter } from '../intake/codec.js';
 import { temporalConnectionOptions, type Config } from '../temporal.config.js';
 import { workflowBundle } from './bundle.js';
 
@@ -41,6 +42,8 @@ export async function createBulwarkWorker(opts: WorkerOptions): Promise<{ worker
     taskQueue: config.temporal.taskQueue,
     workflowBundle: await workflowBundle(),
     activities,
+    // Payload encryption when config.codec is enabled (off by default); clients must use the same codec.
+    ...codecDataConverter(config, clients.kms),
     ...(opts.identity ? { identity: opts.identity } : {}),
     shutdownGraceTime: '10 seconds',
   });

@@ -2,6 +2,9 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
+  sleep,
+  proxyActivities,
   setHandler,
   upsertMemo,
   workflowInfo,
@@ -11,6 +14,8 @@ import {
   incidentMemo,
   initialState,
   pushTimeline,
+  recordedCount,
+  timelineSince,
   type IncidentInput,
   type IncidentState,
   type IncidentStatus,
@@ -34,7 +39,20 @@ import {
   type OperatorAction,
   type StepDecision,
 } from './definitions.js';
+import { auditEntryFromTimeline, type AuditEntryInput } from '../domain/audit.js';
+import type { Activities } from '../activities/index.js';
+import { incidentView } from '../domain/slack/view.js';
 import { compensateStep, executeStep, failureReason } from './steps.js';
+
+const slack = proxyActivities<Pick<Activities, 'publishIncidentMessage' | 'postIncidentThread'>>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+});
+
+const audit = proxyActivities<Pick<Activities, 'appendAudit' | 'anchorAudit'>>({
+  startToCloseTimeout: '20 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
 
 /** Continue-as-new well before Temporal's history limits; an alert storm can add many signals. */
 const HISTORY_EVENTS_BEFORE_CONTINUE = 4000;
@@ -50,16 +68,31 @@ const now = () => new Date().toISOString();
  */
 export async function incidentWorkflow(input: IncidentInput, carried?: IncidentState): Promise<IncidentState> {
   const state: IncidentState = carried ?? initialState(input, input.plan ?? legacyPlanFor(input.alert, input.defaults), now());
-  const record = (entry: Omit<TimelineEntry, 'at'>) => pushTimeline(state, { at: now(), ...entry });
+  // Incidents started before the audit trail existed replay without it (no marker in their history).
+  const audited = patched('audit-trail-v1');
+  let auditInFlight = false;
+  let anchorWanted = false;
+  const recorded = () => recordedCount(state);
+  let slackWanted = 0;
+  let slackDone = 0;
+  const record = (entry: Omit<TimelineEntry, 'at'>) => {
+    pushTimeline(state, { at: now(), ...entry });
+    slackWanted++;
+  };
   // The status is also kept in the memo so `incident list` reads it from visibility, without
   // querying every workflow (a query waits for a worker; a list must not).
-  const publish = () => upsertMemo(incidentMemo(state));
+  const publish = () => {
+    upsertMemo(incidentMemo(state));
+    slackWanted++;
+  };
   const setStatus = (status: IncidentStatus, why?: string) => {
     state.status = status;
     if (why) record({ kind: 'incident.status', message: `${status}: ${why}` });
     publish();
   };
   if (!carried) publish();
+  if (audited) void auditLoop();
+  if (input.slack) void slackLoop();
   const stepState = (id: string) => state.steps.find((s) => s.id === id)!;
   const gateThreshold = state.plan.operatorBelow ?? 'high';
   let closeRequest: { kind: 'resolve' | 'abort'; action: OperatorAction } | undefined;
@@ -173,6 +206,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
     const done = timeoutMs === undefined ? (await condition(woke), true) : await condition(woke, timeoutMs);
     if (historyIsLarge() && !closeRequest) {
       await condition(allHandlersFinished);
+      await auditDrained();
       await continueAsNew<typeof incidentWorkflow>(input, state);
     }
     return done;
@@ -212,24 +246,92 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
     }
   }
   if (state.status === 'containing') setStatus('contained', summary(state));
+  anchorWanted = true;
 
   while (!closeRequest) {
     const restoreAt = state.throttleUntil ? Date.parse(state.throttleUntil) : undefined;
     const woke = await waitUntil(() => Boolean(closeRequest), restoreAt === undefined ? undefined : Math.max(1, restoreAt - Date.now()));
     if (!woke && restoreAt !== undefined && Date.now() >= restoreAt && state.throttleUntil) {
-      await compensateAll('TTL expired');
+      await compensateAll('TTL expired', { temporaryOnly: true });
       state.throttleUntil = undefined;
     }
   }
 
   const { kind, action } = closeRequest;
-  await compensateAll(`${kind === 'abort' ? 'aborted' : 'resolved'} by ${action.by}`);
+  // Resolving ends temporary measures only; abort undoes every reversible step (the response was wrong).
+  await compensateAll(`${kind === 'abort' ? 'aborted' : 'resolved'} by ${action.by}`, { temporaryOnly: kind === 'resolve' });
   state.throttleUntil = undefined;
   state.resolvedBy = action.by;
   record({ kind: kind === 'abort' ? 'incident.aborted' : 'incident.resolved', message: `${kind === 'abort' ? 'aborted' : 'resolved'} by ${action.by}${action.reason ? `: ${action.reason}` : ''}` });
   setStatus(kind === 'abort' ? 'aborted' : 'resolved');
+  anchorWanted = true;
   await condition(allHandlersFinished);
+  await auditDrained();
+  // The final state in Slack, if Slack answers soon; closing never waits on it for long.
+  if (input.slack) await condition(() => slackDone === slackWanted, '30 seconds');
   return state;
+
+  /**
+   * Keeps the incident's Slack message current (chat.update in place, timeline in its thread), at
+   * most about once a second, in the background: a Slack outage never holds up a step.
+   */
+  async function slackLoop(): Promise<void> {
+    for (;;) {
+      await condition(() => slackDone !== slackWanted);
+      const target = slackWanted;
+      try {
+        state.slackMessage = await slack.publishIncidentMessage({ incidentId: state.incidentId, view: incidentView(state), message: state.slackMessage });
+        const from = state.slackThreadCount ?? 0;
+        const upTo = recorded();
+        const lines = timelineSince(state, from, upTo).map(({ entry }) => `${entry.at.slice(11, 19)} ${entry.kind}${entry.step ? ` [${entry.step}]` : ''} ${entry.message}`);
+        if (lines.length) await slack.postIncidentThread({ channel: state.slackMessage.channel, threadTs: state.slackMessage.ts, lines });
+        state.slackThreadCount = upTo;
+        state.slackError = undefined;
+      } catch (err) {
+        // Not recorded in the timeline (that would trigger another post); shown in `incident show`.
+        state.slackError = failureReason(err);
+      }
+      slackDone = target;
+      await sleep(1000);
+    }
+  }
+
+  /**
+   * Ships timeline entries to the hash-chained audit file in the background, so a slow disk or
+   * KMS never delays containment; drained before the run ends or continues as new.
+   */
+  async function auditLoop(): Promise<void> {
+    while (!state.auditBroken) {
+      await condition(() => recorded() > (state.auditedCount ?? 0) || anchorWanted);
+      auditInFlight = true;
+      try {
+        const from = state.auditedCount ?? 0;
+        if (recorded() > from) {
+          const upTo = Math.min(recorded(), from + 200);
+          const records: AuditEntryInput[] = timelineSince(state, from, upTo).map(({ ordinal, entry }) => auditEntryFromTimeline(state.incidentId, ordinal, entry));
+          await audit.appendAudit({ incidentId: state.incidentId, records });
+          state.auditedCount = upTo;
+        } else {
+          anchorWanted = false;
+          await audit.anchorAudit({ incidentId: state.incidentId });
+        }
+      } catch (err) {
+        // Recorded once; a broken audit trail needs a person, not a retry loop.
+        state.auditBroken = failureReason(err);
+        anchorWanted = false;
+        state.attention = `audit trail: ${state.auditBroken}`;
+        pushTimeline(state, { at: now(), kind: 'incident.status', message: `needs-attention: ${state.attention}` });
+        if (state.status !== 'resolved' && state.status !== 'aborted') state.status = 'needs-attention';
+        publish();
+      } finally {
+        auditInFlight = false;
+      }
+    }
+  }
+
+  async function auditDrained(): Promise<void> {
+    if (audited) await condition(() => (recorded() === (state.auditedCount ?? 0) && !anchorWanted && !auditInFlight) || Boolean(state.auditBroken));
+  }
 
   /** What `when` conditions and `${steps.…}` references read. */
   function context() {
@@ -332,11 +434,14 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   }
 
   /** Undoes succeeded reversible steps, last first. Returns how many were undone. */
-  async function compensateAll(why: string): Promise<number> {
+  async function compensateAll(why: string, opts: { temporaryOnly?: boolean } = {}): Promise<number> {
     let undone = 0;
     for (const step of [...state.plan.steps].reverse()) {
       const s = stepState(step.id);
       if (!step.reversible || s.status !== 'succeeded') continue;
+      // A disabled key or deactivated credential stays so when the incident is resolved; only
+      // temporary limits (throttling) end with their TTL or the incident.
+      if (opts.temporaryOnly && step.action !== 'apigateway.throttle') continue;
       try {
         const outcome = await compensateStep(step, state);
         if (!outcome) continue;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { WorkflowHandle } from '@temporalio/client';
-import { parseAlert, type Alert } from '../../domain/alert.js';
+import type { Alert } from '../../domain/alert.js';
+import { operatorAlert as buildOperatorAlert, OperatorAlertError, type OperatorIncident } from '../../domain/operator-alert.js';
 import { parseDurationSeconds } from '../../domain/duration.js';
 import { normaliseIncidentId } from '../../domain/fingerprint.js';
 import type { IncidentMemo } from '../../domain/incident.js';
@@ -11,63 +12,19 @@ import { clientFor, configFrom, operator, type GlobalOptions } from '../context.
 import { CliError, explain, usageError } from '../errors.js';
 import { renderIncident, renderList } from '../render.js';
 
-/** Short names for the shipped alert types; any other dotted type is passed through as is. */
-const TYPE_ALIASES: Record<string, Alert['type']> = {
-  credential: 'credential.compromised',
-  abuse: 'endpoint.abuse',
-  key: 'key.exposed',
-  offboard: 'client.offboard',
-  'aws-credential': 'aws-credential.compromised',
-};
-
-interface OpenOptions {
-  type: string;
-  severity: string;
-  client?: string;
-  apiKey?: string;
-  secret?: string;
-  kmsKey?: string;
-  accessKey?: string;
-  iamUser?: string;
-  iamRole?: string;
-  userPool?: string;
-  appClient?: string;
-  restApi?: string;
-  stage?: string;
-  resource?: string;
-  method?: string;
+interface OpenOptions extends OperatorIncident {
   as?: string;
   json?: boolean;
 }
 
-/** Builds the same Alert an alert source would send, so operator incidents take the intake path. */
+/** The CLI's operator incident: the shared builder, with its errors as usage errors. */
 export function operatorAlert(o: OpenOptions): Alert {
-  const type = TYPE_ALIASES[o.type] ?? o.type;
-  if (!/^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/.test(type)) throw usageError(`--type must be one of ${Object.keys(TYPE_ALIASES).join(', ')} or a dotted alert type such as anomaly.detected`);
-  const endpoint = o.restApi || o.stage
-    ? { restApiId: o.restApi, stage: o.stage ?? 'prod', resourcePath: o.resource, httpMethod: o.method?.toUpperCase() }
-    : undefined;
-  const candidate = {
-    source: `operator:${operator(o.as)}`,
-    type,
-    severity: o.severity,
-    observedAt: new Date().toISOString(),
-    subject: {
-      clientId: o.client,
-      apiKeyId: o.apiKey,
-      secretId: o.secret,
-      endpoint,
-      kmsKeyId: o.kmsKey,
-      awsAccessKeyId: o.accessKey,
-      iamUserName: o.iamUser,
-      iamRoleName: o.iamRole,
-      userPoolId: o.userPool,
-      appClientId: o.appClient,
-    },
-  };
-  const parsed = parseAlert(JSON.parse(JSON.stringify(candidate)));
-  if (!parsed.ok) throw usageError(`invalid incident: ${parsed.errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
-  return parsed.value;
+  try {
+    return buildOperatorAlert({ ...o, by: operator(o.as) });
+  } catch (err) {
+    if (err instanceof OperatorAlertError) throw usageError(err.message);
+    throw err;
+  }
 }
 
 export function registerIncidentCommands(program: Command): void {

@@ -1,0 +1,183 @@
+/**
+ * Rotation throughput: N secrets rotated through `secretRotationWorkflow` (bulk, `rotateMany` with a
+ * concurrency limit, the same path as `bulwark rotate --all`) beside a baseline plain script making
+ * the four AWS calls of a rotation per secret (read current, PutSecretValue AWSPENDING, read pending,
+ * UpdateSecretVersionStage AWSCURRENT) with the same concurrency, in the same run on the same servers.
+ *
+ *   npx tsx bench/rotation.ts [--n 200] [--concurrency 20]          starts its own Temporal + moto
+ *   TEMPORAL_ADDRESS=… AWS_ENDPOINT_URL=… npx tsx bench/rotation.ts  uses running servers
+ *
+ * Prints a table on stderr and one JSON line on stdout.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Table from 'cli-table3';
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  UpdateSecretVersionStageCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { createAwsClients } from '../activities/clients.js';
+import { rotateMany } from '../cli/commands/rotate.js';
+import { freePort, startMoto, startTemporal, type RunningServer } from '../devstack/servers.js';
+import { connectClient } from '../intake/temporal-client.js';
+import { loadConfig } from '../temporal.config.js';
+import { createBulwarkWorker } from '../worker/worker.js';
+
+export interface RotationBenchOptions {
+  n?: number;
+  concurrency?: number;
+  /** host:port of a running Temporal; omitted: a dev server is started for the bench. */
+  temporalAddress?: string;
+  /** moto (or AWS) endpoint; omitted: moto is started for the bench. */
+  awsEndpoint?: string;
+  log?: (message: string) => void;
+}
+
+export interface RotationBenchResult {
+  n: number;
+  concurrency: number;
+  bulwarkSeconds: number;
+  baselineSeconds: number;
+  bulwarkPerSecond: number;
+  baselinePerSecond: number;
+  /** bulwark's rate over the baseline's (target ≥ 0.5). */
+  ratio: number;
+  bulwarkFailed: number;
+  baselineFailed: number;
+  verifiedRotated: number;
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<number> {
+  let next = 0;
+  let failed = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const item = items[next++]!;
+        await fn(item).catch(() => failed++);
+      }
+    }),
+  );
+  return failed;
+}
+
+async function makeSecrets(sm: SecretsManagerClient, prefix: string, n: number): Promise<string[]> {
+  const arns: string[] = [];
+  await pool(Array.from({ length: n }, (_, i) => i), 20, async (i) => {
+    const s = await sm.send(new CreateSecretCommand({ Name: `${prefix}/${i}`, SecretString: JSON.stringify({ username: `svc${i}`, password: randomBytes(18).toString('base64url') }) }));
+    arns.push(s.ARN!);
+  });
+  return arns;
+}
+
+/** The baseline: the four AWS calls of a rotation, nothing else (no state checks, no durability). */
+async function plainRotation(sm: SecretsManagerClient, secretArn: string): Promise<void> {
+  const current = await sm.send(new GetSecretValueCommand({ SecretId: secretArn, VersionStage: 'AWSCURRENT' }));
+  const token = randomUUID();
+  const value = { ...JSON.parse(current.SecretString!), password: randomBytes(24).toString('base64url') };
+  await sm.send(new PutSecretValueCommand({ SecretId: secretArn, ClientRequestToken: token, SecretString: JSON.stringify(value), VersionStages: ['AWSPENDING'] }));
+  const pending = await sm.send(new GetSecretValueCommand({ SecretId: secretArn, VersionId: token, VersionStage: 'AWSPENDING' }));
+  if (pending.SecretString === current.SecretString) throw new Error('pending equals current');
+  await sm.send(new UpdateSecretVersionStageCommand({ SecretId: secretArn, VersionStage: 'AWSCURRENT', MoveToVersionId: token, RemoveFromVersionId: current.VersionId }));
+}
+
+export async function runRotationBench(opts: RotationBenchOptions = {}): Promise<RotationBenchResult> {
+  const n = opts.n ?? 200;
+  const concurrency = opts.concurrency ?? 20;
+  const log = opts.log ?? ((m: string) => process.stderr.write(`bench: ${m}\n`));
+  const started: RunningServer[] = [];
+  let temporalAddress = opts.temporalAddress;
+  let awsEndpoint = opts.awsEndpoint;
+  if (!temporalAddress || !awsEndpoint) {
+    const dir = mkdtempSync(join(tmpdir(), 'bulwark-rotation-bench-'));
+    if (!temporalAddress) {
+      const t = await startTemporal({ port: await freePort(), headless: true, dbFile: join(dir, 'temporal.db'), logFile: join(dir, 'temporal.log') });
+      started.push(t);
+      temporalAddress = t.address;
+    }
+    if (!awsEndpoint) {
+      const m = await startMoto({ port: await freePort(), logFile: join(dir, 'moto.log') });
+      started.push(m);
+      awsEndpoint = m.address;
+    }
+  }
+  const config = loadConfig({ TEMPORAL_ADDRESS: temporalAddress, AWS_ENDPOINT_URL: awsEndpoint, BULWARK_TASK_QUEUE: `bench-rotation-${randomUUID()}`, BULWARK_LOG_LEVEL: 'silent' });
+  const aws = createAwsClients(config.aws);
+  const client = await connectClient(config);
+  const { worker } = await createBulwarkWorker({ config, clients: aws });
+  const running = worker.run();
+  try {
+    const run = randomBytes(4).toString('hex');
+    log(`creating ${2 * n} secrets…`);
+    const [mine, base] = [await makeSecrets(aws.sm, `bench-${run}/bulwark`, n), await makeSecrets(aws.sm, `bench-${run}/baseline`, n)];
+
+    log(`baseline: ${n} plain 4-call rotations, ${concurrency} at a time…`);
+    let t0 = performance.now();
+    const baselineFailed = await pool(base, concurrency, (arn) => plainRotation(aws.sm, arn));
+    const baselineSeconds = (performance.now() - t0) / 1000;
+
+    log(`bulwark: ${n} rotation workflows, ${concurrency} at a time…`);
+    t0 = performance.now();
+    const outcomes = await rotateMany(client, config.temporal.taskQueue, mine.map((secretId) => ({ secretId, strategy: 'single-user' as const, requestedBy: 'bench' })), { concurrency });
+    const bulwarkSeconds = (performance.now() - t0) / 1000;
+    const bulwarkFailed = outcomes.filter((o) => o.status === 'failed').length;
+
+    // Read back: every bulwark secret has a new AWSCURRENT with the old version as AWSPREVIOUS.
+    let verifiedRotated = 0;
+    await pool(mine, 20, async (arn) => {
+      const stages = (await aws.sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages ?? {};
+      if (Object.values(stages).some((l) => l.includes('AWSPREVIOUS'))) verifiedRotated++;
+    });
+
+    const bulwarkPerSecond = round(n / bulwarkSeconds);
+    const baselinePerSecond = round(n / baselineSeconds);
+    const result: RotationBenchResult = {
+      n,
+      concurrency,
+      bulwarkSeconds: round(bulwarkSeconds),
+      baselineSeconds: round(baselineSeconds),
+      bulwarkPerSecond,
+      baselinePerSecond,
+      ratio: round(bulwarkPerSecond / baselinePerSecond),
+      bulwarkFailed,
+      baselineFailed,
+      verifiedRotated,
+    };
+    const table = new Table({ head: ['rotation', 'bulwark', 'baseline', 'ratio', 'target'], style: { head: [], border: [] } });
+    table.push([`${n} secrets, ${concurrency} at a time: rotations/s`, String(bulwarkPerSecond), String(baselinePerSecond), `${result.ratio}×`, '≥ 0.5×']);
+    table.push(['failed', String(bulwarkFailed), String(baselineFailed), '', '0']);
+    table.push(['read back as rotated (AWSPREVIOUS present)', `${verifiedRotated}/${n}`, '-', '', `${n}/${n}`]);
+    log(`\n${table.toString()}`);
+    return result;
+  } finally {
+    worker.shutdown();
+    await running;
+    await client.connection.close();
+    for (const s of started) await s.stop();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const result = await runRotationBench({
+    n: Number(arg('n') ?? process.env.BULWARK_BENCH_ROTATIONS ?? 200),
+    concurrency: Number(arg('concurrency') ?? 20),
+    temporalAddress: process.env.TEMPORAL_ADDRESS,
+    awsEndpoint: process.env.AWS_ENDPOINT_URL,
+  });
+  console.log(JSON.stringify(result));
+  // The Temporal Runtime's native threads can keep the process alive after everything closed.
+  process.exit(0);
+}

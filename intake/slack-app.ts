@@ -1,0 +1,443 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { App, LogLevel, type Receiver, type ReceiverEvent } from '@slack/bolt';
+import type { Logger as BoltLogger } from '@slack/logger';
+import type { WebClient } from '@slack/web-api';
+import { WorkflowUpdateFailedError, WorkflowUpdateStage, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import type { IncidentMemo } from '../domain/incident.js';
+import {
+  BlockActionsPayload,
+  ButtonValue,
+  parseJson,
+  parseSlashText,
+  REASON_ACTION,
+  REASON_BLOCK,
+  REJECT_MODAL_CALLBACK,
+  RejectModalMetadata,
+  rejectReason,
+  SLASH_HELP,
+  SlashCommandPayload,
+  ViewSubmissionPayload,
+} from '../domain/slack/payloads.js';
+import {
+  ReplayGuard,
+  SIGNATURE_PROBLEMS,
+  SLACK_RETRY_NUM_HEADER,
+  SLACK_RETRY_REASON_HEADER,
+  SLACK_SIGNATURE_HEADER,
+  SLACK_TIMESTAMP_HEADER,
+  verifySlackSignature,
+} from '../domain/slack/signature.js';
+import { APPROVE_ACTION, escapeMrkdwn, incidentBlocks, incidentText, incidentView, REJECT_ACTION, rejectModal } from '../domain/slack/view.js';
+import type { Config } from '../temporal.config.js';
+import type { Logger } from '../telemetry/logger.js';
+import { approveUpdate, rejectUpdate, stateQuery } from '../workflows/definitions.js';
+import { operatorAlert } from '../domain/operator-alert.js';
+import type { AlertDeliverer } from './deliver.js';
+import { BodyTooLarge, readBody, header } from './http.js';
+
+/**
+ * The Slack app on the intake server: POST /slack/events receives interactivity (Approve/Reject
+ * buttons, the reject modal) and the /bulwark slash command.
+ *
+ * Every request is verified here, before Bolt sees it: `v0` HMAC signature over the raw body,
+ * timestamp within 5 minutes, and an identical signed request seen before within that window is
+ * refused as a replay (401). Bolt (HTTP mode, custom receiver, no Express) then routes the payload;
+ * listeners ack at once and do the Temporal work afterwards, so Slack always gets its answer within
+ * 3 seconds. Approvals are Temporal Updates sent with waitForStage ACCEPTED: the workflow's
+ * validator decides (four-eyes, already decided, unknown step) and a refusal is shown to the clicker
+ * ephemerally. The Update id is derived from the click, so a Slack retry of the same click is
+ * deduplicated by Temporal; a second click is refused by the validator as already decided.
+ */
+export interface SlackHandlerOptions {
+  config: Pick<Config, 'slack' | 'intake'>;
+  client: Client;
+  deliverer: AlertDeliverer;
+  logger: Logger;
+  /** Injectable clock (unix seconds) for the freshness window. */
+  nowSeconds?: () => number;
+}
+
+export type SlackHandler = ((req: IncomingMessage, res: ServerResponse) => Promise<void>) & {
+  /** Resolves when work started by earlier requests (Updates, ephemeral answers) has finished. */
+  drain(): Promise<void>;
+};
+
+/** Slack wants an answer within 3 s; the fallback answers a little before that if no listener acked. */
+const ACK_DEADLINE_MS = 2500;
+/** How long a slash command may take to answer inline; slower answers go to response_url. */
+const INLINE_ANSWER_MS = 2000;
+/** A validator refusal is known as soon as the Update is; see decide(). */
+const OUTCOME_WAIT_MS = 1000;
+
+type AckBody = string | Record<string, unknown> | undefined;
+
+export function createSlackHandler(opts: SlackHandlerOptions): SlackHandler {
+  const slack = opts.config.slack;
+  if (!slack.botToken || !slack.signingSecret) throw new Error('Slack is not configured: set BULWARK_SLACK_BOT_TOKEN and BULWARK_SLACK_SIGNING_SECRET');
+  const signingSecret = slack.signingSecret;
+  const now = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
+  const log = opts.logger.child({ component: 'slack' });
+  const replays = new ReplayGuard();
+  const pending = new Set<Promise<unknown>>();
+  const maxBody = opts.config.intake.maxBodyBytes;
+  const track = (p: Promise<unknown>) => {
+    const t: Promise<unknown> = p.catch(() => undefined).finally(() => pending.delete(t));
+    pending.add(t);
+  };
+
+  const receiver: Receiver = { init: () => {}, start: async () => {}, stop: async () => {} };
+  const app = new App({
+    token: slack.botToken,
+    receiver,
+    logger: boltLogger(log),
+    clientOptions: { ...(slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {}), retryConfig: { retries: 2, maxTimeout: 2000 } },
+  });
+  app.error(async (err) => {
+    log.error({ err: err.message }, 'slack listener failed');
+  });
+
+  /** Answers the person who acted, visible only to them: chat.postEphemeral in the channel, else response_url. */
+  async function tell(web: WebClient, where: { channel?: string; user: string; responseUrl?: string }, text: string): Promise<void> {
+    try {
+      if (where.channel) {
+        await web.chat.postEphemeral({ channel: where.channel, user: where.user, text });
+        return;
+      }
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'chat.postEphemeral failed; trying response_url');
+    }
+    if (where.responseUrl) {
+      const r = await fetch(where.responseUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ response_type: 'ephemeral', replace_original: false, text }) });
+      if (!r.ok) log.warn({ status: r.status }, 'response_url answer refused');
+    } else if (!where.channel) {
+      log.warn('no channel or response_url to answer the user in');
+    }
+  }
+
+  type Decision = { kind: 'approve' | 'reject'; incidentId: string; step: string; digest?: string; user: string; reason?: string; updateId: string };
+  type DecisionOutcome = { accepted: true; status?: string } | { accepted: false; message: string };
+
+  /**
+   * Sends the approve/reject Update (waitForStage ACCEPTED) and tells accepted from refused. The SDK's
+   * startUpdate does not throw when the validator refuses: the refusal is the Update's outcome, which
+   * the handle already holds, so `result()` settles at once for a refusal; an accepted Update's result
+   * waits for the step to run. Whatever has not settled within OUTCOME_WAIT_MS was accepted.
+   */
+  async function decide(d: Decision): Promise<DecisionOutcome> {
+    const handle = opts.client.workflow.getHandle(d.incidentId);
+    const by = `slack:${d.user}`;
+    const refused = (reason: string): DecisionOutcome => {
+      log.info({ incidentId: d.incidentId, step: d.step, by, kind: d.kind, reason }, 'slack decision refused by the workflow');
+      return { accepted: false, message: /not waiting for approval/.test(reason) ? `already decided — ${reason}` : reason };
+    };
+    try {
+      const update =
+        d.kind === 'approve'
+          ? await handle.startUpdate(approveUpdate, { args: [{ step: d.step, by, ...(d.digest ? { digest: d.digest } : {}) }], updateId: d.updateId, waitForStage: WorkflowUpdateStage.ACCEPTED })
+          : await handle.startUpdate(rejectUpdate, { args: [{ step: d.step, by, reason: d.reason, ...(d.digest ? { digest: d.digest } : {}) }], updateId: d.updateId, waitForStage: WorkflowUpdateStage.ACCEPTED });
+      const result = update.result().then(
+        (status) => ({ ok: true as const, status }),
+        (err: unknown) => ({ ok: false as const, err }),
+      );
+      const early = await within(result, OUTCOME_WAIT_MS);
+      if (early && !early.ok) {
+        if (early.err instanceof WorkflowUpdateFailedError) return refused(early.err.cause?.message ?? early.err.message);
+        throw early.err;
+      }
+      log.info({ incidentId: d.incidentId, step: d.step, by, kind: d.kind }, 'slack decision accepted');
+      if (!early) track(result.then((r) => (r.ok ? undefined : log.warn({ err: (r.err as Error).message, incidentId: d.incidentId }, 'accepted slack decision ended in an error'))));
+      return { accepted: true, status: early?.status };
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) return refused(err.cause?.message ?? err.message);
+      if (err instanceof WorkflowNotFoundError) return { accepted: false, message: `no open incident ${d.incidentId}` };
+      log.error({ err: (err as Error).message, incidentId: d.incidentId }, 'slack decision not delivered to Temporal');
+      return { accepted: false, message: 'could not reach Temporal; try again in a moment or use `bulwark incident approve|reject`' };
+    }
+  }
+
+  const verb = (kind: 'approve' | 'reject') => (kind === 'approve' ? 'approve' : 'reject');
+  const outcomeText = (d: Decision, o: DecisionOutcome) =>
+    o.accepted
+      ? `:white_check_mark: ${d.kind === 'approve' ? 'Approval' : 'Rejection'} of \`${escapeMrkdwn(d.step)}\` on ${escapeMrkdwn(d.incidentId)} accepted${d.kind === 'reject' ? '.' : o.status === 'awaiting-approval' ? ': more approvals are needed before it runs.' : o.status ? `: the step is ${o.status}.` : ': the step runs now.'}`
+      : `:no_entry: Could not ${verb(d.kind)} \`${escapeMrkdwn(d.step)}\` on ${escapeMrkdwn(d.incidentId)}: ${escapeMrkdwn(o.message)}`;
+
+  // --- Approve button: ack, then the Update; the outcome goes to the clicker only. ---
+  app.action(APPROVE_ACTION, async ({ ack, body, client, context }) => {
+    await ack();
+    const parsed = BlockActionsPayload.safeParse(body);
+    if (!parsed.success) return log.warn({ issues: parsed.error.issues.length }, 'block_actions payload refused');
+    const p = parsed.data;
+    const action = p.actions.find((a) => a.action_id === APPROVE_ACTION)!;
+    const where = { channel: p.channel?.id ?? p.container?.channel_id, user: p.user.id, responseUrl: p.response_url };
+    const value = parseJson(ButtonValue, action.value);
+    if (!value.ok) return tell(client, where, `:warning: This button carries no valid incident step (${escapeMrkdwn(value.message)}).`);
+    const d: Decision = { kind: 'approve', ...value.value, user: p.user.id, updateId: clickId('approve', value.value, p.user.id, action) };
+    const outcome = await decide(d);
+    // A Slack retry of a click already handled says nothing twice.
+    if (context.retryNum && (outcome.accepted || /already decided/.test(outcome.message))) return;
+    await tell(client, where, outcomeText(d, outcome));
+  });
+
+  // --- Reject button: a modal collects the reason (trigger_id is valid for 3 s, so open it first). ---
+  app.action(REJECT_ACTION, async ({ ack, body, client }) => {
+    await ack();
+    const parsed = BlockActionsPayload.safeParse(body);
+    if (!parsed.success) return log.warn({ issues: parsed.error.issues.length }, 'block_actions payload refused');
+    const p = parsed.data;
+    const action = p.actions.find((a) => a.action_id === REJECT_ACTION)!;
+    const where = { channel: p.channel?.id ?? p.container?.channel_id, user: p.user.id, responseUrl: p.response_url };
+    const value = parseJson(ButtonValue, action.value);
+    if (!value.ok) return tell(client, where, `:warning: This button carries no valid incident step (${escapeMrkdwn(value.message)}).`);
+    if (!p.trigger_id) return tell(client, where, ':warning: Slack sent no trigger to open the reason dialog; use `bulwark incident reject … --reason`.');
+    const meta: RejectModalMetadata = { ...value.value, ...(where.channel ? { channel: where.channel } : {}) };
+    await client.views.open({
+      trigger_id: p.trigger_id,
+      view: rejectModal({ callbackId: REJECT_MODAL_CALLBACK, reasonBlock: REASON_BLOCK, reasonAction: REASON_ACTION, privateMetadata: JSON.stringify(meta), incidentId: value.value.incidentId, step: value.value.step }) as never,
+    });
+  });
+
+  // --- Reject modal submitted: try the Update within the ack budget so a refusal shows in the modal. ---
+  app.view(REJECT_MODAL_CALLBACK, async ({ ack, body, client }) => {
+    const parsed = ViewSubmissionPayload.safeParse(body);
+    if (!parsed.success) {
+      await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'invalid submission' } });
+      return;
+    }
+    const p = parsed.data;
+    const meta = parseJson(RejectModalMetadata, p.view.private_metadata);
+    if (!meta.ok) {
+      await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'this dialog no longer names a valid step' } });
+      return;
+    }
+    const reason = rejectReason(p);
+    if (!reason) {
+      await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'a rejection needs a reason' } });
+      return;
+    }
+    const d: Decision = { kind: 'reject', incidentId: meta.value.incidentId, step: meta.value.step, digest: meta.value.digest, user: p.user.id, reason, updateId: `slack-reject-${meta.value.step}-${p.user.id}-${(body as { view?: { id?: string } }).view?.id ?? Date.now()}` };
+    const where = { channel: meta.value.channel, user: p.user.id };
+    const running = decide(d);
+    const early = await within(running, INLINE_ANSWER_MS);
+    if (early && !early.accepted) {
+      await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: early.message.slice(0, 2000) } });
+      return;
+    }
+    await ack();
+    await tell(client, where, outcomeText(d, early ?? (await running)));
+  });
+
+  // --- /bulwark (whatever the command is called in the workspace) ---
+  app.command(/.*/, async ({ ack, body, respond }) => {
+    const parsed = SlashCommandPayload.safeParse(body);
+    if (!parsed.success) {
+      await ack({ response_type: 'ephemeral', text: 'invalid slash command payload' });
+      return;
+    }
+    const p = parsed.data;
+    const cmd = parseSlashText(p.text);
+    const answer = async (): Promise<Record<string, unknown>> => {
+      switch (cmd.kind) {
+        case 'help':
+          return { response_type: 'ephemeral', text: SLASH_HELP };
+        case 'invalid':
+          return { response_type: 'ephemeral', text: `${escapeMrkdwn(cmd.message)}\n\n${SLASH_HELP}` };
+        case 'status':
+          return status(cmd.incidentId);
+        case 'list':
+          return list();
+        case 'open':
+          return open(cmd.type, cmd.client, p.user_id);
+      }
+    };
+    const running = answer().catch((err): Record<string, unknown> => {
+      log.error({ err: (err as Error).message, command: cmd.kind }, 'slash command failed');
+      return { response_type: 'ephemeral', text: 'could not reach Temporal; try again in a moment' };
+    });
+    const early = await within(running, INLINE_ANSWER_MS);
+    if (early) {
+      await ack(early);
+      return;
+    }
+    await ack({ response_type: 'ephemeral', text: 'working on it…' });
+    const late = await running;
+    if (p.response_url) await respond(late as never);
+  });
+
+  async function status(incidentId: string): Promise<Record<string, unknown>> {
+    try {
+      const state = await opts.client.workflow.getHandle(incidentId).query(stateQuery);
+      const view = incidentView(state);
+      return { response_type: 'ephemeral', text: incidentText(view), blocks: incidentBlocks(view) };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return { response_type: 'ephemeral', text: `no incident ${escapeMrkdwn(incidentId)}` };
+      throw err;
+    }
+  }
+
+  async function list(): Promise<Record<string, unknown>> {
+    const lines: string[] = [];
+    const limit = 20;
+    let more = false;
+    for await (const wf of opts.client.workflow.list({ query: `WorkflowType = 'incidentWorkflow' AND ExecutionStatus = 'Running'` })) {
+      if (lines.length >= limit) {
+        more = true;
+        break;
+      }
+      const memo = (wf.memo ?? {}) as Partial<IncidentMemo>;
+      lines.push(`• \`${escapeMrkdwn(wf.workflowId)}\` *${escapeMrkdwn(memo.status ?? 'unknown')}* ${escapeMrkdwn(memo.severity ?? '?')} ${escapeMrkdwn(memo.type ?? '?')} ${escapeMrkdwn(memo.subject ?? '')}`);
+    }
+    const text = lines.length ? `Open incidents${more ? ` (first ${limit})` : ''}:\n${lines.join('\n')}` : 'no open incidents';
+    return { response_type: 'ephemeral', text };
+  }
+
+  async function open(type: string, clientId: string, user: string): Promise<Record<string, unknown>> {
+    const as = `slack:${user}`;
+    let alert;
+    try {
+      // The CLI's validation: the same Alert an alert source would send, so the same playbooks run.
+      alert = operatorAlert({ type, severity: 'high', client: clientId, by: as });
+    } catch (err) {
+      return { response_type: 'ephemeral', text: escapeMrkdwn((err as Error).message) };
+    }
+    const delivered = await opts.deliverer.deliver(alert, undefined, `operator:${as}`);
+    log.info({ incidentId: delivered.incidentId, by: as, type: alert.type }, 'incident opened from Slack');
+    return {
+      response_type: 'in_channel',
+      text: `${delivered.deduplicated ? 'Attached to open incident' : 'Opened'} ${escapeMrkdwn(delivered.incidentId)} (${escapeMrkdwn(alert.type)}, client ${escapeMrkdwn(clientId)}) for <@${user}>. Its risky steps need someone else’s approval.`,
+    };
+  }
+
+  const handler = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let raw: Buffer;
+    try {
+      raw = await readBody(req, maxBody);
+    } catch (err) {
+      if (err instanceof BodyTooLarge) {
+        res.setHeader('connection', 'close');
+        return reply(res, 413, { error: 'too-large', message: `body exceeds ${maxBody} bytes` });
+      }
+      throw err;
+    }
+    const timestamp = header(req, SLACK_TIMESTAMP_HEADER);
+    const signature = header(req, SLACK_SIGNATURE_HEADER);
+    const nowSeconds = now();
+    const check = verifySlackSignature({ signingSecret, timestampHeader: timestamp, signatureHeader: signature, rawBody: raw, nowSeconds });
+    const retryNum = Number(header(req, SLACK_RETRY_NUM_HEADER) ?? 0) || undefined;
+    if (!check.ok) {
+      log.warn({ reason: check.reason, remote: req.socket.remoteAddress }, 'slack request refused: bad signature');
+      return reply(res, 401, { error: check.reason === 'stale' ? 'stale' : 'unauthorized', message: SIGNATURE_PROBLEMS[check.reason] });
+    }
+    if (replays.check(signature!, Number(timestamp), nowSeconds)) {
+      // Identical signed bytes again. A Slack retry of a request we already took is answered 200 and
+      // dropped (the first one did the work); anything else is a replay.
+      if (retryNum) return reply(res, 200, '');
+      log.warn({ remote: req.socket.remoteAddress }, 'slack request refused: replayed');
+      return reply(res, 401, { error: 'replayed', message: SIGNATURE_PROBLEMS.replayed });
+    }
+    const body = parseBody(req, raw);
+    if (!body) return reply(res, 400, { error: 'invalid-body', message: 'expected a form-encoded Slack payload or JSON' });
+    if (body.ssl_check) return reply(res, 200, '');
+    if (body.type === 'url_verification' && typeof body.challenge === 'string') return reply(res, 200, { challenge: body.challenge });
+
+    let answered = false;
+    let acked!: () => void;
+    const ackedOnce = new Promise<void>((r) => (acked = r));
+    const answer = (status: number, content: AckBody) => {
+      if (answered) return false;
+      answered = true;
+      reply(res, status, content ?? '');
+      acked();
+      return true;
+    };
+    const event: ReceiverEvent = {
+      body,
+      retryNum,
+      retryReason: header(req, SLACK_RETRY_REASON_HEADER),
+      ack: async (response?: AckBody) => {
+        if (!answer(200, response)) log.warn('slack listener acked twice; ignored');
+      },
+    };
+    const processing = app.processEvent(event).catch((err) => log.error({ err: (err as Error).message }, 'slack event processing failed'));
+    track(processing);
+    const timer = setTimeout(() => {
+      if (answer(200, '')) log.warn({ type: body.type ?? body.command }, 'no listener acked within the deadline: answered 200 empty');
+    }, ACK_DEADLINE_MS);
+    // Nothing acked (no listener matched, or authorization failed): answer when processing ends.
+    void processing.then(() => answer(200, ''));
+    await ackedOnce;
+    clearTimeout(timer);
+  };
+
+  return Object.assign(handler, {
+    async drain() {
+      while (pending.size) await Promise.allSettled([...pending]);
+    },
+  });
+}
+
+/** A stable id for one click, so Slack's retry of the same click is the same Temporal Update. */
+function clickId(kind: string, value: ButtonValue, user: string, action: Record<string, unknown>): string {
+  const ts = typeof action.action_ts === 'string' ? action.action_ts : String(Date.now());
+  return `slack-${kind}-${value.step}-${user}-${ts}`.slice(0, 256);
+}
+
+/** The promise's value if it settles within ms; undefined otherwise (it keeps running). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function parseBody(req: IncomingMessage, raw: Buffer): Record<string, unknown> | undefined {
+  const type = header(req, 'content-type') ?? '';
+  const text = raw.toString('utf8');
+  try {
+    if (type.startsWith('application/json')) {
+      const v = JSON.parse(text) as unknown;
+      return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    }
+    const form = new URLSearchParams(text);
+    const payload = form.get('payload');
+    if (payload !== null) {
+      const v = JSON.parse(payload) as unknown;
+      return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+    }
+    return Object.fromEntries(form);
+  } catch {
+    return undefined;
+  }
+}
+
+
+
+function reply(res: ServerResponse, status: number, body: AckBody | ''): void {
+  if (res.headersSent) return;
+  if (typeof body === 'string') {
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' });
+    res.end(body);
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+/** Bolt's logger interface on top of ours (pino), so Bolt's messages are structured and redacted alike. */
+function boltLogger(logger: Logger): BoltLogger {
+  let level: LogLevel = LogLevel.INFO;
+  return {
+    debug: (...msg: unknown[]) => logger.debug({ bolt: true }, msg.map(String).join(' ')),
+    info: (...msg: unknown[]) => logger.info({ bolt: true }, msg.map(String).join(' ')),
+    warn: (...msg: unknown[]) => logger.warn({ bolt: true }, msg.map(String).join(' ')),
+    error: (...msg: unknown[]) => logger.error({ bolt: true }, msg.map((m) => (m instanceof Error ? m.message : String(m))).join(' ')),
+    setLevel: (l: LogLevel) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => {},
+  };
+}

@@ -1,0 +1,443 @@
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  defineQuery,
+  defineUpdate,
+  ParentClosePolicy,
+  proxyActivities,
+  setHandler,
+  sleep,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Activities } from '../activities/index.js';
+import { GeneratorPolicy, type GeneratorPolicyInput } from '../domain/rotation/generator.js';
+import { kmsReplaceWorkflowId, kmsRotationWorkflowId, normaliseAlias, secretRotationWorkflowId } from '../domain/rotation/ids.js';
+import { checkDeletionWindowDays, checkRotationPeriodDays } from '../domain/rotation/limits.js';
+import type { ScheduledRotationInput } from '../domain/rotation/policy.js';
+import { STRATEGIES, type RotationStrategy } from '../domain/rotation/strategy.js';
+import { AWS_ACTIVITY_OPTIONS } from './activity-options.js';
+import { failureReason } from './steps.js';
+
+/**
+ * The rotation engine's workflows. They decide; every AWS call is an activity in
+ * activities/rotation.ts or activities/secrets.ts. Secret values never enter these functions: the
+ * generator runs inside the createSecret activity, and only ids, labels and dates come back.
+ */
+const aws = proxyActivities<Activities>(AWS_ACTIVITY_OPTIONS);
+// Creating a replacement key may scan the account's keys on a retry (see rotationCreateReplacementKey).
+const slowAws = proxyActivities<Activities>({ ...AWS_ACTIVITY_OPTIONS, startToCloseTimeout: '2 minutes' });
+
+const now = () => new Date().toISOString();
+const OPERATOR = /^[\w.@:+/-]{1,128}$/;
+
+export interface ProgressEntry {
+  at: string;
+  message: string;
+}
+
+/** Fails the workflow (not the task) with the root reason of an activity failure. */
+function fail(err: unknown, prefix: string, type = 'RotationFailed'): never {
+  let e: unknown = err;
+  while (e && typeof e === 'object' && 'cause' in e && (e as { cause?: unknown }).cause && !(e instanceof ApplicationFailure)) e = (e as { cause: unknown }).cause;
+  const root = e instanceof ApplicationFailure ? e : undefined;
+  throw ApplicationFailure.nonRetryable(`${prefix}: ${failureReason(err)}`, root?.type ?? type);
+}
+
+// ───────────────────────────── secrets ─────────────────────────────
+
+export interface SecretRotationInput {
+  secretId: string;
+  strategy: RotationStrategy;
+  generator?: GeneratorPolicyInput;
+  /** alternating-users: the two users that take turns (default: `<user>` ↔ `<user>_clone`). */
+  userPair?: [string, string];
+  reason?: string;
+  requestedBy?: string;
+  /** Rotate even if the secret was written less than 10 minutes ago. */
+  force?: boolean;
+  minIntervalSeconds?: number;
+  /** testSecret also presents the new credential to this URL (2xx = accepted). */
+  verifyUrl?: string;
+}
+
+export interface SecretRotationResult {
+  workflowId: string;
+  secretArn: string;
+  name: string;
+  strategy: RotationStrategy;
+  versionId: string;
+  previousVersionId?: string;
+  username?: string;
+  recovered: 'none' | 'resumed' | 'cleaned' | 'finished';
+  staleVersionId?: string;
+  checks: string[];
+  stagesAfter: Record<string, string[]>;
+  requestedBy?: string;
+  reason?: string;
+  progress: ProgressEntry[];
+}
+
+export const secretRotationProgressQuery = defineQuery<{ phase: string; progress: ProgressEntry[] }>('rotationProgress');
+
+/**
+ * One rotation of one secret, under workflow id `rotation-secret-<name>` (see
+ * domain/rotation/ids.ts): createSecret → setSecret → testSecret → finishSecret, every step keyed
+ * by workflowId/firstExecutionRunId so a retried or resumed step finds its own version. A failed
+ * testSecret releases the pending version and leaves AWSCURRENT where it was.
+ */
+export async function secretRotationWorkflow(input: SecretRotationInput): Promise<SecretRotationResult> {
+  const info = workflowInfo();
+  const idempotencyKey = `${info.workflowId}/${info.firstExecutionRunId}`;
+  const progress: ProgressEntry[] = [];
+  let phase = 'preparing';
+  const record = (message: string) => progress.push({ at: now(), message });
+  setHandler(secretRotationProgressQuery, () => ({ phase, progress }));
+
+  if (!STRATEGIES.includes(input.strategy)) throw ApplicationFailure.nonRetryable(`strategy must be one of ${STRATEGIES.join(', ')}`, 'InvalidParameters');
+  const parsedPolicy = GeneratorPolicy.safeParse(input.generator ?? {});
+  if (!parsedPolicy.success) {
+    throw ApplicationFailure.nonRetryable(`generator: ${parsedPolicy.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 'InvalidParameters');
+  }
+  const generator = parsedPolicy.data;
+  record(`rotation of ${input.secretId} (${input.strategy}) requested by ${input.requestedBy ?? 'unknown'}${input.reason ? `: ${input.reason}` : ''}`);
+
+  const options = { idempotencyKey, strategy: input.strategy, generator, userPair: input.userPair };
+  let created: Awaited<ReturnType<Activities['rotationCreateSecret']>> | undefined;
+  let checks: string[] = [];
+  let finished: Awaited<ReturnType<Activities['rotationFinishSecret']>>;
+  try {
+    phase = 'createSecret';
+    created = await aws.rotationCreateSecret({ ...options, secretId: input.secretId, force: input.force, minIntervalSeconds: input.minIntervalSeconds });
+    if (created.recovered === 'cleaned') record(`removed stale AWSPENDING from version ${created.staleVersionId} (an earlier rotation that did not finish)`);
+    if (created.recovered === 'resumed') record(`resuming: version ${created.versionId} of this rotation already exists`);
+    if (created.recovered !== 'finished') {
+      record(`createSecret: version ${created.versionId} is AWSPENDING${created.created ? '' : ' (already created)'}`);
+      // setSecret hands the pending credential to the system that uses it. No targets are built yet
+      // (API Gateway key, Cognito app client, HTTPS endpoint), so there is nothing to call: the step
+      // is recorded, not scheduled. testSecret still reads the version back and can present it to
+      // `verifyUrl`.
+      record('setSecret: no target configured');
+      phase = 'testSecret';
+      try {
+        checks = (await aws.rotationTestSecret({ ...options, secretArn: created.secretArn, verifyUrl: input.verifyUrl })).checks;
+      } catch (err) {
+        const reason = failureReason(err);
+        phase = 'abandoning';
+        const abandoned = await aws.rotationAbandonPending({ secretArn: created.secretArn, idempotencyKey });
+        throw ApplicationFailure.nonRetryable(
+          `${reason}. AWSCURRENT is unchanged (version ${abandoned.currentVersionId}); the new version ${created.versionId} was ${abandoned.removed ? 'released from AWSPENDING' : 'not pending'}`,
+          'RotationTestFailed',
+        );
+      }
+      record(`testSecret passed: ${checks.join(', ')}`);
+    }
+    phase = 'finishSecret';
+    finished = await aws.rotationFinishSecret({ secretArn: created.secretArn, idempotencyKey, currentVersionId: created.currentVersionId });
+  } catch (err) {
+    if (err instanceof ApplicationFailure) throw err;
+    fail(err, `rotation of ${created?.name ?? input.secretId} ${phase === 'createSecret' ? 'refused or failed' : 'failed'} in ${phase}`);
+  }
+  const secretArn = created.secretArn;
+  record(`finishSecret: AWSCURRENT is ${finished.newVersionId}, AWSPREVIOUS ${finished.previousVersionId ?? '(none)'}`);
+  phase = 'done';
+  return {
+    workflowId: info.workflowId,
+    secretArn,
+    name: created.name,
+    strategy: input.strategy,
+    versionId: finished.newVersionId,
+    previousVersionId: finished.previousVersionId,
+    username: created.username,
+    recovered: created.recovered,
+    staleVersionId: created.staleVersionId,
+    checks,
+    stagesAfter: finished.stagesAfter,
+    requestedBy: input.requestedBy,
+    reason: input.reason,
+    progress,
+  };
+}
+
+// ───────────────────────────── KMS: in place ─────────────────────────────
+
+export interface KmsKeyRotationInput {
+  keyId: string;
+  mode: 'on-demand' | 'enable-automatic';
+  /** enable-automatic: 90–2560 days (default 365). */
+  periodDays?: number;
+  requestedBy?: string;
+  reason?: string;
+}
+
+export interface KmsKeyRotationResult {
+  workflowId: string;
+  keyId: string;
+  keyArn: string;
+  mode: KmsKeyRotationInput['mode'];
+  changed: boolean;
+  rotationDate?: string;
+  onDemandRotations?: number;
+  periodDays?: number;
+  nextRotationDate?: string;
+}
+
+/** Symmetric keys: rotate now (RotateKeyOnDemand, capped per key by AWS) or enable automatic rotation with a period. */
+export async function kmsKeyRotationWorkflow(input: KmsKeyRotationInput): Promise<KmsKeyRotationResult> {
+  const { workflowId } = workflowInfo();
+  if (input.mode === 'enable-automatic') {
+    const periodDays = input.periodDays ?? 365;
+    const problem = checkRotationPeriodDays(periodDays);
+    if (problem) throw ApplicationFailure.nonRetryable(problem, 'InvalidParameters');
+    try {
+      const r = await aws.rotationEnableAutomaticRotation({ keyId: input.keyId, periodDays });
+      return { workflowId, keyId: r.keyId, keyArn: r.keyArn, mode: input.mode, changed: r.changed, periodDays: r.periodDays ?? periodDays, nextRotationDate: r.nextRotationDate };
+    } catch (err) {
+      fail(err, `enabling automatic rotation of ${input.keyId} failed`);
+    }
+  }
+  if (input.mode !== 'on-demand') throw ApplicationFailure.nonRetryable('mode must be on-demand or enable-automatic', 'InvalidParameters');
+  try {
+    // Workflow time at this point is stable across replays: a rotation since then is this one.
+    const r = await aws.rotationRotateKeyOnDemand({ keyId: input.keyId, requestedAt: now() });
+    return { workflowId, keyId: r.keyId, keyArn: r.keyArn, mode: input.mode, changed: r.changed, rotationDate: r.rotationDate, onDemandRotations: r.onDemandRotations };
+  } catch (err) {
+    fail(err, `on-demand rotation of ${input.keyId} failed`);
+  }
+}
+
+// ───────────────────────────── KMS: replace behind the alias ─────────────────────────────
+
+export interface KmsKeyReplaceInput {
+  aliasName: string;
+  /** How long the old key stays enabled (verification of old signatures) after the alias moved. */
+  graceSeconds: number;
+  /** ScheduleKeyDeletion waiting period, 7–30 days. Deletion always waits for `approveDeletion`. */
+  deletionWindowDays: number;
+  /** Inside an incident: disable the old key right after the alias moves (no grace). */
+  emergency?: boolean;
+  requestedBy?: string;
+  reason?: string;
+}
+
+export type DeletionStatus = 'not-requested' | 'awaiting-approval' | 'approved' | 'scheduled' | 'cancelled' | 'deleted';
+
+export interface KeyReplaceState {
+  aliasName: string;
+  phase: 'creating' | 'alias-moved' | 'grace' | 'old-key-disabled' | 'done' | 'failed';
+  deletion: DeletionStatus;
+  oldKeyId?: string;
+  newKeyId?: string;
+  keySpec?: string;
+  graceUntil?: string;
+  deletionDate?: string;
+  oldKeyState?: string;
+  approvedBy?: string;
+  cancelledBy?: string;
+  emergency: boolean;
+  error?: string;
+  progress: ProgressEntry[];
+}
+
+export interface DeletionDecision {
+  by: string;
+  reason?: string;
+}
+
+export const keyReplaceStateQuery = defineQuery<KeyReplaceState>('keyReplaceState');
+/** Approves ScheduleKeyDeletion of the old key (after it is disabled). Not by whoever requested the rotation. */
+export const approveDeletionUpdate = defineUpdate<KeyReplaceState, [DeletionDecision]>('approveDeletion');
+/** Keeps the old key: before scheduling, deletion is never asked for; after, CancelKeyDeletion (the key stays Disabled). */
+export const cancelDeletionUpdate = defineUpdate<KeyReplaceState, [DeletionDecision]>('cancelDeletion');
+
+function requireOperator(d: DeletionDecision): void {
+  if (!d || typeof d.by !== 'string' || !OPERATOR.test(d.by)) throw new Error('`by` must name the operator (letters, digits, . _ @ : + - /)');
+}
+
+/**
+ * Asymmetric and HMAC keys, which AWS cannot rotate: a new key with the same spec, usage and
+ * policy; the alias moves to it; the old key stays enabled for the grace period (so signatures
+ * and MACs made with it still verify), then is disabled; deletion is scheduled only after an
+ * `approveDeletion` Update and can be cancelled until the waiting period ends.
+ */
+export async function kmsKeyReplaceWorkflow(input: KmsKeyReplaceInput): Promise<KeyReplaceState> {
+  const info = workflowInfo();
+  const idempotencyKey = `${info.workflowId}/${info.firstExecutionRunId}`;
+  const state: KeyReplaceState = { aliasName: normaliseAlias(input.aliasName), phase: 'creating', deletion: 'not-requested', emergency: Boolean(input.emergency), progress: [] };
+  const record = (message: string) => state.progress.push({ at: now(), message });
+  let waitingForApproval = false;
+  let cancelAfterScheduling: DeletionDecision | undefined;
+
+  setHandler(keyReplaceStateQuery, () => state);
+  setHandler(
+    approveDeletionUpdate,
+    async (d) => {
+      state.approvedBy = d.by;
+      state.deletion = 'approved';
+      record(`deletion of ${state.oldKeyId ?? 'the old key'} approved by ${d.by}${d.reason ? `: ${d.reason}` : ''}`);
+      // Answer once it is scheduled, unless the old key is still in its grace period.
+      if (waitingForApproval) await condition(() => state.deletion !== 'approved' || state.phase === 'failed');
+      return state;
+    },
+    {
+      validator: (d) => {
+        requireOperator(d);
+        if (input.requestedBy && d.by === input.requestedBy) throw new Error(`${d.by} requested this rotation and cannot also approve deleting the old key`);
+        if (state.phase === 'failed' || state.phase === 'done') throw new Error(`the replacement is ${state.phase}`);
+        if (state.deletion !== 'not-requested' && state.deletion !== 'awaiting-approval') throw new Error(`deletion is already ${state.deletion}`);
+      },
+    },
+  );
+  setHandler(
+    cancelDeletionUpdate,
+    async (d) => {
+      state.cancelledBy = d.by;
+      if (state.deletion === 'scheduled') {
+        cancelAfterScheduling = d;
+        await condition(() => state.deletion !== 'scheduled' || state.phase === 'failed');
+      } else {
+        state.deletion = 'cancelled';
+        record(`deletion of ${state.oldKeyId ?? 'the old key'} cancelled by ${d.by}${d.reason ? `: ${d.reason}` : ''}: the key is kept (disabled)`);
+      }
+      return state;
+    },
+    {
+      validator: (d) => {
+        requireOperator(d);
+        if (state.deletion === 'cancelled' || state.deletion === 'deleted') throw new Error(`deletion is already ${state.deletion}`);
+        if (cancelAfterScheduling) throw new Error('a cancellation is already in progress');
+      },
+    },
+  );
+
+  try {
+    const problem = checkDeletionWindowDays(input.deletionWindowDays);
+    if (problem) throw ApplicationFailure.nonRetryable(problem, 'InvalidParameters');
+    if (!Number.isFinite(input.graceSeconds) || input.graceSeconds < 0) throw ApplicationFailure.nonRetryable('graceSeconds must be 0 or more', 'InvalidParameters');
+    record(`replacing the key behind ${state.aliasName}${input.emergency ? ' (emergency: no grace period)' : ''}, requested by ${input.requestedBy ?? 'unknown'}${input.reason ? `: ${input.reason}` : ''}`);
+
+    const created = await slowAws.rotationCreateReplacementKey({ aliasName: state.aliasName, idempotencyKey });
+    Object.assign(state, { oldKeyId: created.oldKeyId, newKeyId: created.newKeyId, keySpec: created.keySpec });
+    record(`new ${created.keySpec}/${created.keyUsage} key ${created.newKeyId}${created.created ? '' : ' (already created)'} replaces ${created.oldKeyId}`);
+
+    const moved = await aws.rotationMoveAlias({ aliasName: state.aliasName, targetKeyId: created.newKeyId });
+    state.phase = 'alias-moved';
+    record(`${moved.aliasName} now points at ${moved.targetKeyId}`);
+
+    if (!input.emergency && input.graceSeconds > 0) {
+      state.phase = 'grace';
+      state.graceUntil = new Date(Date.now() + input.graceSeconds * 1000).toISOString();
+      record(`old key ${created.oldKeyId} stays enabled until ${state.graceUntil} so existing signatures still verify`);
+      await sleep(input.graceSeconds * 1000);
+    }
+    const disabled = await aws.disableKmsKey({ keyId: created.oldKeyId });
+    state.phase = 'old-key-disabled';
+    state.oldKeyState = disabled.keyState;
+    record(`old key ${created.oldKeyId} is ${disabled.keyState}`);
+
+    if (state.deletion === 'not-requested') {
+      state.deletion = 'awaiting-approval';
+      record(`deletion of ${created.oldKeyId} (${input.deletionWindowDays}-day waiting period) waits for approval: bulwark rotate approve-deletion ${state.aliasName}`);
+    }
+    waitingForApproval = true;
+    await condition(() => state.deletion === 'approved' || state.deletion === 'cancelled');
+    waitingForApproval = false;
+
+    if (state.deletion === 'approved') {
+      const scheduled = await aws.rotationScheduleKeyDeletion({ keyId: created.oldKeyId, pendingWindowDays: input.deletionWindowDays });
+      state.deletion = 'scheduled';
+      state.deletionDate = scheduled.deletionDate;
+      state.oldKeyState = scheduled.keyState;
+      record(`old key ${created.oldKeyId} is ${scheduled.keyState}, deleted on ${scheduled.deletionDate ?? '(date not reported)'}; cancel until then: bulwark rotate cancel-deletion ${state.aliasName}`);
+      const until = state.deletionDate ? Math.max(1000, Date.parse(state.deletionDate) - Date.now()) : input.deletionWindowDays * 86_400_000;
+      const cancelled = await condition(() => cancelAfterScheduling !== undefined, until);
+      if (cancelled) {
+        const r = await aws.rotationCancelKeyDeletion({ keyId: created.oldKeyId });
+        state.deletion = 'cancelled';
+        state.oldKeyState = r.keyState;
+        record(`deletion of ${created.oldKeyId} cancelled by ${cancelAfterScheduling!.by}${cancelAfterScheduling!.reason ? `: ${cancelAfterScheduling!.reason}` : ''}: the key is ${r.keyState}`);
+      } else {
+        const r = await aws.rotationKeyState({ keyId: created.oldKeyId });
+        state.deletion = 'deleted';
+        state.oldKeyState = r.keyState;
+        record(`waiting period over: old key ${created.oldKeyId} reads ${r.keyState}`);
+      }
+    }
+    state.phase = 'done';
+  } catch (err) {
+    state.phase = 'failed';
+    state.error = failureReason(err);
+    record(`failed: ${state.error}`);
+    await condition(allHandlersFinished);
+    fail(err, `replacing the key behind ${state.aliasName} failed`);
+  }
+  await condition(allHandlersFinished);
+  return state;
+}
+
+// ───────────────────────────── schedules ─────────────────────────────
+
+const alreadyStarted = (err: unknown) => err instanceof WorkflowExecutionAlreadyStartedError || (err as { name?: string })?.name === 'WorkflowExecutionAlreadyStartedError';
+
+export interface ScheduledRotationResult {
+  policy: string;
+  childWorkflowId: string;
+  outcome: 'rotated' | 'started' | 'skipped';
+  detail: string;
+}
+
+/**
+ * What a rotation Schedule starts. It runs the rotation as a child under the target's own id, so
+ * a scheduled run and a manual `bulwark rotate` of the same secret or key never overlap: the
+ * second one finds the first running and is skipped (reported, not duplicated).
+ */
+export async function scheduledRotationWorkflow(input: ScheduledRotationInput): Promise<ScheduledRotationResult> {
+  const t = input.target;
+  const requestedBy = `schedule:${input.set}/${input.policy}`;
+  const reason = `rotation policy ${input.policy}`;
+  const common = { parentClosePolicy: ParentClosePolicy.ABANDON };
+  const skipped = (id: string): ScheduledRotationResult => ({ policy: input.policy, childWorkflowId: id, outcome: 'skipped', detail: `a rotation under ${id} is already running` });
+  try {
+    if (t.kind === 'secret') {
+      const workflowId = secretRotationWorkflowId(t.secretId);
+      let child;
+      try {
+        child = await startChild(secretRotationWorkflow, {
+          ...common,
+          workflowId,
+          args: [{ secretId: t.secretId, strategy: t.strategy, generator: t.generator, userPair: t.userPair, minIntervalSeconds: t.minIntervalSeconds, requestedBy, reason }],
+        });
+      } catch (err) {
+        if (alreadyStarted(err)) return skipped(workflowId);
+        throw err;
+      }
+      const r = await child.result();
+      return { policy: input.policy, childWorkflowId: workflowId, outcome: 'rotated', detail: `AWSCURRENT is ${r.versionId}` };
+    }
+    if (t.kind === 'kms-rotate') {
+      const workflowId = kmsRotationWorkflowId(t.keyId);
+      let child;
+      try {
+        child = await startChild(kmsKeyRotationWorkflow, { ...common, workflowId, args: [{ keyId: t.keyId, mode: 'on-demand', requestedBy, reason }] });
+      } catch (err) {
+        if (alreadyStarted(err)) return skipped(workflowId);
+        throw err;
+      }
+      const r = await child.result();
+      return { policy: input.policy, childWorkflowId: workflowId, outcome: 'rotated', detail: `rotated ${r.keyId} at ${r.rotationDate ?? '?'}` };
+    }
+    const workflowId = kmsReplaceWorkflowId(t.aliasName);
+    try {
+      // The replacement waits for a human to approve deletion: start it and let it run on its own.
+      await startChild(kmsKeyReplaceWorkflow, { ...common, workflowId, args: [{ aliasName: t.aliasName, graceSeconds: t.graceSeconds, deletionWindowDays: t.deletionWindowDays, requestedBy, reason }] });
+    } catch (err) {
+      if (alreadyStarted(err)) return skipped(workflowId);
+      throw err;
+    }
+    return { policy: input.policy, childWorkflowId: workflowId, outcome: 'started', detail: `replacing the key behind ${t.aliasName}; deletion needs approval` };
+  } catch (err) {
+    fail(err, `scheduled rotation ${input.policy} failed`);
+  }
+}
