@@ -24,6 +24,7 @@ import { createBulwarkWorker } from '../worker/worker.js';
 import { stateQuery } from '../workflows/definitions.js';
 import { baselineDisableKey, hitsQuery } from './baseline-workflow.js';
 import { runPureBenchmarks, type Row } from './pure.js';
+import { runRotationBench } from './rotation.js';
 import { openLoop, renderRows, summarise } from './stats.js';
 
 const scale = Number(process.env.BULWARK_BENCH_SCALE ?? '1');
@@ -165,6 +166,11 @@ const aBase = summarise(baseLatency.latencies);
 const c = summarise(storm.latencies);
 const cBase = summarise(stormBase.latencies);
 const ratio = (x: number, y: number) => Math.round((x / y) * 100) / 100;
+// (d) Rotation: secrets rotated per second by the rotation workflow, beside a plain script making
+// the same four Secrets Manager calls (bench/rotation.ts), on the same servers.
+log(`(d) rotation: ${n(200)} secrets, each side…`);
+const rotation = await runRotationBench({ n: n(200), temporalAddress: temporal.address, awsEndpoint: moto.address, log });
+
 const rows: Row[] = [
   { metric: `(a) alert→key disabled p50 ms (${a.n}/side, ${LATENCY_RATE}/s total)`, bulwark: a.p50, baseline: aBase.p50, ratio: ratio(a.p50, aBase.p50), target: '≤ 1.3× baseline', pass: a.p50 <= 1.3 * aBase.p50 },
   { metric: '(a) of which intake 202 p50 ms (signed POST → signalWithStart done)', bulwark: summarise(accepted202).p50, baseline: '-', target: 'report' },
@@ -183,6 +189,10 @@ function round(x: number) {
   return Math.round(x * 100) / 100;
 }
 
+rows.push(
+  { metric: `(d) secrets rotated per second (${rotation.n}, concurrency ${rotation.concurrency})`, bulwark: rotation.bulwarkPerSecond, baseline: rotation.baselinePerSecond, ratio: rotation.ratio, target: '≥ 0.5× baseline (durable, verified)', pass: rotation.ratio >= 0.5 },
+  { metric: '(d) rotations verified in AWS / failed', bulwark: `${rotation.verifiedRotated} / ${rotation.bulwarkFailed}`, baseline: `- / ${rotation.baselineFailed}`, target: `all ${rotation.n}, none failed`, pass: rotation.verifiedRotated === rotation.n && rotation.bulwarkFailed === 0 },
+);
 rows.push(...pure.rows);
 console.log(renderRows(rows));
 const result = {
@@ -192,6 +202,7 @@ const result = {
   latency: { bulwark: a, baseline: aBase, intake202: summarise(accepted202) },
   burst: { alerts: BURST, bulwarkSeconds: round(bulwarkBurstMs / 1000), baselineSeconds: round(baseBurstMs / 1000), refused: burstRefused },
   storm: { alerts: STORM, rate: STORM_RATE, intake: c, baselineSignalWithStart: cBase, accepted: storm.accepted, refused: storm.refused, incidents: storm.workflowIds.length, notDeduplicated: storm.notDeduplicated, alertCount: incident?.alertCount, deliveries: incident?.deliveries, historyEvents: incidentHistory, baselineSignals: baseHits, baselineHistoryEvents: baseHistory },
+  rotation,
   pure: pure.json,
   rows,
 };
