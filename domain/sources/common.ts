@@ -253,3 +253,24 @@ export const SEVERITY_WORDS: Record<string, Severity> = {
   page: 'critical',
   emergency: 'critical',
 };
+
+/** Where a payload's findings are, each with its path for error messages; or why it has none. */
+export type LocatedFindings = { findings: { value: unknown; at: string }[] } | { error: NormaliseResult };
+
+/** Findings listed under `key` (e.g. `findings`), or the payload itself as the one finding. */
+export function findingsListOrSelf(input: Rec, key: string, what: string): LocatedFindings {
+  const list = prop(input, key);
+  if (list !== undefined) {
+    if (!Array.isArray(list)) return { error: fail(key, `expected an array of ${what}`) };
+    return { findings: Array.from(list, (value, i) => ({ value, at: `${key}[${i}]` })) };
+  }
+  return { findings: [{ value: input, at: '' }] };
+}
+
+/** 1–100 findings, each normalised; every entry's errors are reported, none half-accepted. */
+export function normaliseFindings(located: LocatedFindings, field: string, candidate: (value: unknown, at: string) => Candidate | FieldError): NormaliseResult {
+  if ('error' in located) return located.error;
+  if (located.findings.length === 0) return fail(field, 'expected at least one finding');
+  if (located.findings.length > 100) return fail(field, 'expected at most 100 findings per payload');
+  return collect(located.findings.map(({ value, at }) => candidate(value, at)));
+}

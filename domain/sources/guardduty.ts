@@ -3,7 +3,9 @@ import {
   ACCESS_KEY_ID,
   ACCOUNT_ID,
   Candidate,
-  collect,
+  findingsListOrSelf,
+  normaliseFindings,
+  type LocatedFindings,
   compactDetails,
   dedupKeyFor,
   dig,
@@ -137,7 +139,7 @@ function findingCandidate(f: unknown, at: string): Candidate | { field: string; 
   return c;
 }
 
-function locateFindings(input: unknown): { findings: { value: unknown; at: string }[] } | { error: NormaliseResult } {
+function locateFindings(input: unknown): LocatedFindings {
   if (Array.isArray(input)) return { findings: Array.from(input, (value, i) => ({ value, at: `[${i}]` })) };
   if (!isRecord(input)) return { error: fail('(root)', 'expected a GuardDuty finding, an EventBridge event or { findings: [...] }') };
   const detailType = prop(input, 'detail-type');
@@ -147,18 +149,9 @@ function locateFindings(input: unknown): { findings: { value: unknown; at: strin
     if (source !== undefined && source !== 'aws.guardduty') return { error: fail('source', 'expected "aws.guardduty"') };
     return { findings: [{ value: prop(input, 'detail'), at: 'detail' }] };
   }
-  const list = prop(input, 'findings');
-  if (list !== undefined) {
-    if (!Array.isArray(list)) return { error: fail('findings', 'expected an array of findings') };
-    return { findings: Array.from(list, (value, i) => ({ value, at: `findings[${i}]` })) };
-  }
-  return { findings: [{ value: input, at: '' }] };
+  return findingsListOrSelf(input, 'findings', 'findings');
 }
 
 export const normaliseGuardDuty = total((input: unknown): NormaliseResult => {
-  const located = locateFindings(input);
-  if ('error' in located) return located.error;
-  if (located.findings.length === 0) return fail('findings', 'expected at least one finding');
-  if (located.findings.length > 100) return fail('findings', 'expected at most 100 findings per payload');
-  return collect(located.findings.map(({ value, at }) => findingCandidate(value, at)));
+  return normaliseFindings(locateFindings(input), 'findings', findingCandidate);
 });

@@ -2,7 +2,9 @@ import type { Severity } from '../alert.js';
 import {
   ACCOUNT_ID,
   Candidate,
-  collect,
+  findingsListOrSelf,
+  normaliseFindings,
+  type LocatedFindings,
   compactDetails,
   dedupKeyFor,
   dig,
@@ -146,7 +148,7 @@ function findingCandidate(f: unknown, at: string): Candidate | { field: string; 
   return c;
 }
 
-function locateFindings(input: unknown): { findings: { value: unknown; at: string }[] } | { error: NormaliseResult } {
+function locateFindings(input: unknown): LocatedFindings {
   if (Array.isArray(input)) return { findings: Array.from(input, (value, i) => ({ value, at: `[${i}]` })) };
   if (!isRecord(input)) return { error: fail('(root)', 'expected an EventBridge Security Hub event, { Findings: [...] } or an ASFF finding') };
   const detailType = prop(input, 'detail-type');
@@ -160,18 +162,9 @@ function locateFindings(input: unknown): { findings: { value: unknown; at: strin
     if (!Array.isArray(list)) return { error: fail('detail.findings', 'expected an array of ASFF findings') };
     return { findings: Array.from(list, (value, i) => ({ value, at: `detail.findings[${i}]` })) };
   }
-  const list = prop(input, 'Findings');
-  if (list !== undefined) {
-    if (!Array.isArray(list)) return { error: fail('Findings', 'expected an array of ASFF findings') };
-    return { findings: Array.from(list, (value, i) => ({ value, at: `Findings[${i}]` })) };
-  }
-  return { findings: [{ value: input, at: '' }] };
+  return findingsListOrSelf(input, 'Findings', 'ASFF findings');
 }
 
 export const normaliseSecurityHub = total((input: unknown): NormaliseResult => {
-  const located = locateFindings(input);
-  if ('error' in located) return located.error;
-  if (located.findings.length === 0) return fail('detail.findings', 'expected at least one finding');
-  if (located.findings.length > 100) return fail('detail.findings', 'expected at most 100 findings per payload');
-  return collect(located.findings.map(({ value, at }) => findingCandidate(value, at)));
+  return normaliseFindings(locateFindings(input), 'detail.findings', findingCandidate);
 });
