@@ -12,7 +12,7 @@ import { createCodecServer } from '../intake/codec-server.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { playbookDefaults } from '../temporal.config.js';
 import { stateQuery } from '../workflows/definitions.js';
-import { startHarness, testConfig, waitForState, type Harness } from './support.js';
+import { runCli, startHarness, testConfig, waitForState, type Harness } from './support.js';
 
 let aws: AwsClients;
 let keyArn: string;
@@ -167,6 +167,16 @@ describe('encrypted workflow history (real worker and client with the codec on)'
     // The memo (what `incident list` reads) is encrypted too, and the codec client decodes it.
     const desc = await h.client.workflow.getHandle(workflowId).describe();
     expect(desc.memo).toMatchObject({ status: 'contained', subject: clientId });
+  });
+
+  it('`incident list` without the codec key still lists it (details withheld) instead of failing', async () => {
+    await waitForState(h.client, workflowId, (st) => st.status === 'contained');
+    const r = await runCli(h, ['incident', 'list', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = JSON.parse(r.stdout) as { id: string; type: string; subject: string }[];
+    expect(rows).toContainEqual(expect.objectContaining({ id: workflowId, type: '?', subject: '' }));
+    expect(r.stderr).toMatch(/memos this client cannot decode/);
+    expect(r.stdout + r.stderr).not.toContain(clientId);
   });
 
   it('the raw history on the server holds no plaintext incident data: every payload is encrypted', async () => {
