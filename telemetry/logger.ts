@@ -17,8 +17,18 @@ export const REDACT_PATHS = [
   '*.webhookSecret',
   'req.headers.authorization',
   'req.headers["x-bulwark-signature"]',
+  '*.botToken',
+  '*.signingSecret',
+  '*.serverToken',
+  '*.basicPassword',
+  'req.headers["x-slack-signature"]',
   'config.temporal.apiKey',
   'config.intake.webhookSecret',
+  'config.slack.botToken',
+  'config.slack.signingSecret',
+  'config.codec.serverToken',
+  'config.sources.alertmanager.bearerToken',
+  'config.sources.alertmanager.basicPassword',
 ];
 
 export function createLogger(level: string = process.env.BULWARK_LOG_LEVEL ?? 'info', name = 'bulwark'): Logger {

@@ -5,14 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Worker } from '@temporalio/worker';
 import { GetStageCommand } from '@aws-sdk/client-api-gateway';
 import { CreateAccessKeyCommand, CreateUserCommand, ListAccessKeysCommand } from '@aws-sdk/client-iam';
-import { CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
+import { CreateAliasCommand, CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { parseAlert } from '../domain/alert.js';
 import type { IncidentState } from '../domain/incident.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { PlaybookCatalog } from '../intake/playbook-catalog.js';
 import { playbookDefaults } from '../temporal.config.js';
 import { workflowBundle } from '../worker/bundle.js';
-import { abortUpdate, approveUpdate, containUpdate, rejectUpdate, resolveUpdate } from '../workflows/definitions.js';
+import { abortUpdate, approveUpdate, containUpdate, rejectUpdate, resolveUpdate, retryUpdate, skipUpdate } from '../workflows/definitions.js';
 import { alertFor, createStage, refusal, startHarness, uniqueId, waitForState, type Harness } from './support.js';
 
 let h: Harness;
@@ -305,5 +305,47 @@ describe('resolution and the audit trail', () => {
     // No anchors without a signing key; every timeline entry is a record, in order.
     expect(v.records.map((r) => r.id)).toEqual(state.timeline.map((_, i) => `${workflowId}/t${i + 1}`));
     expect(v.records.at(-1)?.action).toBe('incident.resolved');
+  });
+});
+
+describe('operators act on a failed step', () => {
+  it('retry runs the failed step again once its cause is fixed; skip (with a reason) lets the playbook go on', async () => {
+    const alias = `alias/${uniqueId('later')}`;
+    const { catalog } = catalogWith({
+      'retry.yaml': `id: retry
+version: 1
+title: a step that fails until its key exists
+match:
+  types: [key.exposed]
+steps:
+  - id: disable-key
+    action: kms.disableKey
+    with: { keyId: "\${alert.subject.kmsKeyId}" }
+  - id: missing-secret
+    action: secrets.rotate
+    with: { secretId: "\${alert.subject.secretId}" }
+  - id: tell
+    action: notify.operators
+    with: { message: done }
+`,
+    });
+    const { workflowId } = await deliver(catalog, alertFor({ kmsKeyId: alias, secretId: uniqueId('nope') }, { type: 'key.exposed' }));
+    const handle = h.client.workflow.getHandle(workflowId);
+    let s = await waitForState(h.client, workflowId, (st) => st.status === 'needs-attention');
+    expect(s.steps.map((x) => x.status)).toEqual(['failed', 'pending', 'pending']);
+    expect(await refusal(handle.executeUpdate(retryUpdate, { args: [{ step: 'tell', by: 'alice' }] }))).toMatch(/tell is pending.*only a step that stopped the playbook/);
+
+    // Fix the cause (the alias now exists), retry: the step runs, then the next one fails.
+    const keyId = (await h.aws.kms.send(new CreateKeyCommand({ Description: 'retry test' }))).KeyMetadata!.KeyId!;
+    await h.aws.kms.send(new CreateAliasCommand({ AliasName: alias, TargetKeyId: keyId }));
+    expect(await handle.executeUpdate(retryUpdate, { args: [{ step: 'disable-key', by: 'alice', reason: 'alias created' }] })).toBe('succeeded');
+    expect(await keyState(keyId)).toBe('Disabled');
+    s = await waitForState(h.client, workflowId, (st) => st.status === 'needs-attention' && st.steps[1]!.status === 'failed');
+
+    expect(await refusal(handle.executeUpdate(skipUpdate, { args: [{ step: 'missing-secret', by: 'alice' }] }))).toMatch(/needs a reason/);
+    expect(await handle.executeUpdate(skipUpdate, { args: [{ step: 'missing-secret', by: 'alice', reason: 'secret retired already' }] })).toBe('skipped');
+    s = await waitForState(h.client, workflowId, (st) => st.status === 'contained');
+    expect(s.steps.map((x) => x.status)).toEqual(['succeeded', 'skipped', 'succeeded']);
+    expect(s.timeline.some((e) => e.kind === 'step.skipped' && /skipped by alice: secret retired already/.test(e.message))).toBe(true);
   });
 });

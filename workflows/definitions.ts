@@ -28,3 +28,7 @@ export const extendUpdate = defineUpdate<string, [OperatorAction & { ttlSeconds:
 export const approveUpdate = defineUpdate<StepStatus, [StepDecision]>('approve');
 /** Rejects such a step: it is skipped (or, with onFailure: compensate, earlier steps are undone). */
 export const rejectUpdate = defineUpdate<StepStatus, [StepDecision]>('reject');
+/** Runs a failed step again (after its cause was fixed); answers when it has run. */
+export const retryUpdate = defineUpdate<StepStatus, [StepDecision]>('retry');
+/** Skips a failed or rejected step (reason required) and lets the playbook go on. */
+export const skipUpdate = defineUpdate<StepStatus, [StepDecision]>('skip');

@@ -13,6 +13,7 @@ import {
   applyDelivery,
   incidentMemo,
   initialState,
+  isOpen as isOpenStatus,
   pushTimeline,
   recordedCount,
   timelineSince,
@@ -35,6 +36,8 @@ import {
   extendUpdate,
   rejectUpdate,
   resolveUpdate,
+  retryUpdate,
+  skipUpdate,
   stateQuery,
   type OperatorAction,
   type StepDecision,
@@ -97,6 +100,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   const gateThreshold = state.plan.operatorBelow ?? 'high';
   let closeRequest: { kind: 'resolve' | 'abort'; action: OperatorAction } | undefined;
   const rejections = new Map<string, StepDecision>();
+  let resumeRequested = false;
   let wakeups = 0;
 
   setHandler(stateQuery, () => state);
@@ -176,6 +180,44 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
       },
     );
   }
+  for (const [update, kind] of [[retryUpdate, 'retry'], [skipUpdate, 'skip']] as const) {
+    setHandler(
+      update,
+      async (decision) => {
+        const s = stepState(decision.step);
+        if (kind === 'retry') {
+          s.status = 'pending';
+          s.error = undefined;
+          s.skippedBecause = undefined;
+          record({ kind: 'step.progress', step: decision.step, message: `retry requested by ${decision.by}${decision.reason ? `: ${decision.reason}` : ''}` });
+        } else {
+          s.status = 'skipped';
+          s.skippedBecause = `skipped by ${decision.by}: ${decision.reason}`;
+          record({ kind: 'step.skipped', step: decision.step, message: s.skippedBecause });
+        }
+        state.attention = undefined;
+        resumeRequested = true;
+        wakeups++;
+        // A retry answers once the step has run again; a skip at once.
+        await condition(() => s.status !== 'pending' && s.status !== 'running');
+        return s.status;
+      },
+      {
+        validator: (decision) => {
+          requireActor(decision);
+          const step = state.plan.steps.find((x) => x.id === decision?.step);
+          if (!step) throw new Error(`no step "${decision?.step}" in this incident's plan (${state.plan.steps.map((x) => x.id).join(', ')})`);
+          if (closeRequest || !isOpenStatus(state.status)) throw new Error(`incident is ${closeRequest ? 'closing' : state.status}`);
+          const status = stepState(step.id).status;
+          const allowed = kind === 'retry' ? ['failed'] : ['failed', 'rejected'];
+          if (!allowed.includes(status) || state.status !== 'needs-attention') {
+            throw new Error(`step ${step.id} is ${status}${state.status !== 'needs-attention' ? ` and the incident is ${state.status}` : ''}: only a step that stopped the playbook can be ${kind === 'retry' ? 'retried' : 'skipped'}`);
+          }
+          if (kind === 'skip' && !decision.reason) throw new Error('skipping a step needs a reason');
+        },
+      },
+    );
+  }
   setHandler(
     extendUpdate,
     (action) => {
@@ -213,48 +255,54 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   }
 
   const groups = [...new Set(state.plan.steps.map((s) => s.group))].sort((a, b) => a - b);
-  for (const group of groups) {
-    if (state.status === 'needs-attention' || closeRequest) break;
-    const steps = state.plan.steps.filter((s) => s.group === group && ['pending', 'running', 'awaiting-approval'].includes(stepState(s.id).status));
-    if (steps.length === 0) continue;
-    if (steps.some((s) => s.gate === 'contain') && !state.containApprovedBy) {
-      if (severityBelow(state.severity, gateThreshold)) {
-        if (state.status !== 'awaiting-containment') {
-          setStatus('awaiting-containment', `${state.severity} severity: run \`bulwark incident contain ${state.incidentId}\` to start containment`);
-          record({ kind: 'gate.waiting', step: steps[0]!.id, message: `waiting for an operator before: ${steps[0]!.title}` });
+  // Runs the plan; after a stop it waits (restoring temporary limits on their TTL) until an operator
+  // retries or skips the failed step, which resumes the plan, or closes the incident.
+  for (;;) {
+    for (const group of groups) {
+      if (state.status === 'needs-attention' || closeRequest) break;
+      const steps = state.plan.steps.filter((s) => s.group === group && ['pending', 'running', 'awaiting-approval'].includes(stepState(s.id).status));
+      if (steps.length === 0) continue;
+      if (steps.some((s) => s.gate === 'contain') && !state.containApprovedBy) {
+        if (severityBelow(state.severity, gateThreshold)) {
+          if (state.status !== 'awaiting-containment') {
+            setStatus('awaiting-containment', `${state.severity} severity: run \`bulwark incident contain ${state.incidentId}\` to start containment`);
+            record({ kind: 'gate.waiting', step: steps[0]!.id, message: `waiting for an operator before: ${steps[0]!.title}` });
+          }
+          while (!state.containApprovedBy && severityBelow(state.severity, gateThreshold) && !closeRequest) {
+            await waitUntil(() => Boolean(state.containApprovedBy) || !severityBelow(state.severity, gateThreshold) || Boolean(closeRequest));
+          }
+          if (closeRequest) break;
+          if (!state.containApprovedBy) record({ kind: 'gate.opened', message: `severity escalated to ${state.severity} by a repeat alert: containing without waiting` });
         }
-        while (!state.containApprovedBy && severityBelow(state.severity, gateThreshold) && !closeRequest) {
-          await waitUntil(() => Boolean(state.containApprovedBy) || !severityBelow(state.severity, gateThreshold) || Boolean(closeRequest));
+        setStatus('containing');
+      }
+      await Promise.all(steps.map(runStep));
+      const failed = steps.filter((s) => ['failed', 'rejected'].includes(stepState(s.id).status) && s.onFailure !== 'continue');
+      if (failed.length > 0 && !closeRequest) {
+        const first = failed[0]!;
+        const why = stepState(first.id).error ?? stepState(first.id).skippedBecause ?? 'failed';
+        if (failed.some((s) => s.onFailure === 'compensate')) {
+          const undone = await compensateAll(`step ${first.id} ${stepState(first.id).status}`);
+          state.attention = `step ${first.id} ${stepState(first.id).status}: ${why}; undid ${undone} earlier step(s)`;
+        } else {
+          state.attention = `step ${first.id} ${stepState(first.id).status}: ${why}`;
         }
-        if (closeRequest) break;
-        if (!state.containApprovedBy) record({ kind: 'gate.opened', message: `severity escalated to ${state.severity} by a repeat alert: containing without waiting` });
+        setStatus('needs-attention', state.attention);
       }
-      setStatus('containing');
     }
-    await Promise.all(steps.map(runStep));
-    const failed = steps.filter((s) => ['failed', 'rejected'].includes(stepState(s.id).status) && s.onFailure !== 'continue');
-    if (failed.length > 0 && !closeRequest) {
-      const first = failed[0]!;
-      const why = stepState(first.id).error ?? stepState(first.id).skippedBecause ?? 'failed';
-      if (failed.some((s) => s.onFailure === 'compensate')) {
-        const undone = await compensateAll(`step ${first.id} ${stepState(first.id).status}`);
-        state.attention = `step ${first.id} ${stepState(first.id).status}: ${why}; undid ${undone} earlier step(s)`;
-      } else {
-        state.attention = `step ${first.id} ${stepState(first.id).status}: ${why}`;
+    if (state.status === 'containing') setStatus('contained', summary(state));
+    anchorWanted = true;
+    while (!closeRequest && !resumeRequested) {
+      const restoreAt = state.throttleUntil ? Date.parse(state.throttleUntil) : undefined;
+      const woke = await waitUntil(() => Boolean(closeRequest) || resumeRequested, restoreAt === undefined ? undefined : Math.max(1, restoreAt - Date.now()));
+      if (!woke && restoreAt !== undefined && Date.now() >= restoreAt && state.throttleUntil) {
+        await compensateAll('TTL expired', { temporaryOnly: true });
+        state.throttleUntil = undefined;
       }
-      setStatus('needs-attention', state.attention);
     }
-  }
-  if (state.status === 'containing') setStatus('contained', summary(state));
-  anchorWanted = true;
-
-  while (!closeRequest) {
-    const restoreAt = state.throttleUntil ? Date.parse(state.throttleUntil) : undefined;
-    const woke = await waitUntil(() => Boolean(closeRequest), restoreAt === undefined ? undefined : Math.max(1, restoreAt - Date.now()));
-    if (!woke && restoreAt !== undefined && Date.now() >= restoreAt && state.throttleUntil) {
-      await compensateAll('TTL expired', { temporaryOnly: true });
-      state.throttleUntil = undefined;
-    }
+    if (closeRequest) break;
+    resumeRequested = false;
+    setStatus('containing');
   }
 
   const { kind, action } = closeRequest;

@@ -8,7 +8,7 @@ import { normaliseIncidentId } from '../../domain/fingerprint.js';
 import type { IncidentMemo } from '../../domain/incident.js';
 import { createDeliverer } from '../../intake/app.js';
 import { createLogger } from '../../telemetry/logger.js';
-import { abortUpdate, approveUpdate, containUpdate, extendUpdate, rejectUpdate, resolveUpdate, stateQuery } from '../../workflows/definitions.js';
+import { abortUpdate, approveUpdate, containUpdate, extendUpdate, rejectUpdate, resolveUpdate, retryUpdate, skipUpdate, stateQuery } from '../../workflows/definitions.js';
 import { clientFor, configFrom, operator, type GlobalOptions } from '../context.js';
 import { CliError, explain, usageError } from '../errors.js';
 import { renderIncident, renderList } from '../render.js';
@@ -178,6 +178,26 @@ export function registerIncidentCommands(program: Command): void {
     .option('--as <operator>', 'who rejects (default: $BULWARK_OPERATOR or $USER)')
     .action(async (id: string, step: string, o: { as?: string; reason: string }) => {
       const status = await withIncident(id, (h) => h.executeUpdate(rejectUpdate, { args: [{ step, by: operator(o.as), reason: o.reason }] }));
+      console.log(`${step}: ${status}`);
+    });
+
+  incident
+    .command('retry <id> <step>')
+    .description('run a failed step again once its cause is fixed; the playbook then goes on (answers when the step has run)')
+    .option('--as <operator>', 'who retries (default: $BULWARK_OPERATOR or $USER)')
+    .option('--reason <text>', 'for the timeline')
+    .action(async (id: string, step: string, o: { as?: string; reason?: string }) => {
+      const status = await withIncident(id, (h) => h.executeUpdate(retryUpdate, { args: [{ step, by: operator(o.as), reason: o.reason }] }));
+      console.log(`${step}: ${status}`);
+    });
+
+  incident
+    .command('skip <id> <step>')
+    .description('skip a failed or rejected step and let the playbook go on')
+    .requiredOption('--reason <text>', 'why, for the timeline (required)')
+    .option('--as <operator>', 'who skips (default: $BULWARK_OPERATOR or $USER)')
+    .action(async (id: string, step: string, o: { as?: string; reason: string }) => {
+      const status = await withIncident(id, (h) => h.executeUpdate(skipUpdate, { args: [{ step, by: operator(o.as), reason: o.reason }] }));
       console.log(`${step}: ${status}`);
     });
 
