@@ -215,8 +215,10 @@ describe('encrypted workflow history (real worker and client with the codec on)'
       const meta = o.metadata as Record<string, Uint8Array> | undefined;
       if (meta && typeof meta === 'object' && meta.encoding instanceof Uint8Array && 'data' in o) {
         if (text(meta.encoding) === ENCRYPTED_ENCODING) encrypted++;
-        // Patch markers (`patched('audit-trail-v1')`) are written by the SDK core with the patch id only.
-        else if (!path.includes('searchAttributes') && !path.includes('header') && !path.includes('markerRecordedEventAttributes.details.patch-data')) plaintextPayloads.push(`${path}: ${text(meta.encoding)}`);
+        // Markers are written by the SDK core, not through the codec: patch markers hold the patch id,
+        // local-activity markers the audit append's result (counts and the chain head hash) — no
+        // incident data, which the needle search above checks for everywhere.
+        else if (!path.includes('searchAttributes') && !path.includes('header') && !path.includes('markerRecordedEventAttributes.details')) plaintextPayloads.push(`${path}: ${text(meta.encoding)}`);
       }
       for (const [k, v] of Object.entries(o)) walk(v, `${path}.${k}`);
     };
