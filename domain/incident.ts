@@ -94,6 +94,8 @@ export interface IncidentInput {
   routing?: string;
   /** Keep an incident message in Slack up to date (set by intake when Slack is configured). */
   slack?: boolean;
+  /** Sign the audit chain head with KMS when contained and when closed (a signing key is configured). */
+  auditAnchors?: boolean;
   /** Continue-as-new once history passes this many events (default 4,000; tests lower it). */
   historyLimit?: number;
 }

@@ -70,5 +70,5 @@ export function configuredCatalog(config: Config, logger: Logger, opts: { watch?
 /** The deliverer every entry point uses (HTTP intake, Lambda, CLI): configured playbooks and client correlation. */
 export function createDeliverer(config: Config, client: Client, logger: Logger, catalog: PlaybookCatalog = configuredCatalog(config, logger)): AlertDeliverer {
   const correlator = new ClientCorrelator(client, config.temporal.namespace, config.intake.correlationWindowSeconds, logger);
-  return new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config), { catalog, correlator, slack: Boolean(config.slack.channel && config.slack.botToken) });
+  return new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config), { catalog, correlator, slack: Boolean(config.slack.channel && config.slack.botToken), auditAnchors: Boolean(config.audit.signingKeyId) });
 }

@@ -19,6 +19,8 @@ export interface DelivererOptions {
   correlator?: ClientCorrelator;
   /** New incidents keep a Slack message up to date (the worker must have Slack configured). */
   slack?: boolean;
+  /** New incidents have their audit chain signed by KMS (the worker must have a signing key). */
+  auditAnchors?: boolean;
 }
 
 export interface Delivered {
@@ -98,7 +100,7 @@ export class AlertDeliverer {
     // Planned here, not in the workflow: the plan in the input pins the playbook version the
     // incident runs with, whatever is deployed later. (Ignored when the incident already exists.)
     const { plan, routing } = this.catalog.plan(first.alert, this.defaults);
-    const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert: first.alert, openedBy, defaults: this.defaults, plan, routing, historyLimit: this.opts.historyLimit, slack: this.opts.slack };
+    const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert: first.alert, openedBy, defaults: this.defaults, plan, routing, historyLimit: this.opts.historyLimit, slack: this.opts.slack, auditAnchors: this.opts.auditAnchors };
     try {
       const clientId = first.alert.subject.clientId;
       const joined = clientId && this.correlator ? await this.joinClientIncident(clientId, workflowId, fp, delivery, first.alert.type) : undefined;

@@ -78,6 +78,9 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   const audited = patched('audit-trail-v2');
   let auditInFlight = false;
   let anchorWanted = false;
+  // Entries are shipped at safe points (status changes, after each group of steps, before the run
+  // ends) rather than one by one: a handful of appends per incident instead of one per entry.
+  let auditFlushWanted = false;
   const recorded = () => recordedCount(state);
   let slackWanted = 0;
   let slackDone = 0;
@@ -90,6 +93,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   const publish = () => {
     upsertMemo(incidentMemo(state));
     slackWanted++;
+    auditFlushWanted = true;
   };
   const setStatus = (status: IncidentStatus, why?: string) => {
     state.status = status;
@@ -280,6 +284,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
         setStatus('containing');
       }
       await Promise.all(steps.map(runStep));
+      auditFlushWanted = true;
       const failed = steps.filter((s) => ['failed', 'rejected'].includes(stepState(s.id).status) && s.onFailure !== 'continue');
       if (failed.length > 0 && !closeRequest) {
         const first = failed[0]!;
@@ -294,7 +299,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
       }
     }
     if (state.status === 'containing') setStatus('contained', summary(state));
-    anchorWanted = true;
+    anchorWanted = Boolean(input.auditAnchors);
     while (!closeRequest && !resumeRequested) {
       const restoreAt = state.throttleUntil ? Date.parse(state.throttleUntil) : undefined;
       const woke = await waitUntil(() => Boolean(closeRequest) || resumeRequested, restoreAt === undefined ? undefined : Math.max(1, restoreAt - Date.now()));
@@ -315,7 +320,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   state.resolvedBy = action.by;
   record({ kind: kind === 'abort' ? 'incident.aborted' : 'incident.resolved', message: `${kind === 'abort' ? 'aborted' : 'resolved'} by ${action.by}${action.reason ? `: ${action.reason}` : ''}` });
   setStatus(kind === 'abort' ? 'aborted' : 'resolved');
-  anchorWanted = true;
+  anchorWanted = Boolean(input.auditAnchors);
   await condition(allHandlersFinished);
   await auditDrained();
   // The final state in Slack, if Slack answers soon; closing never waits on it for long.
@@ -353,7 +358,8 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
    */
   async function auditLoop(): Promise<void> {
     while (!state.auditBroken) {
-      await condition(() => recorded() > (state.auditedCount ?? 0) || anchorWanted);
+      await condition(() => (auditFlushWanted && recorded() > (state.auditedCount ?? 0)) || anchorWanted);
+      auditFlushWanted = false;
       auditInFlight = true;
       try {
         const from = state.auditedCount ?? 0;
@@ -381,6 +387,7 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
   }
 
   async function auditDrained(): Promise<void> {
+    auditFlushWanted = true;
     if (audited) await condition(() => (recorded() === (state.auditedCount ?? 0) && !anchorWanted && !auditInFlight) || Boolean(state.auditBroken));
   }
 
