@@ -21,13 +21,29 @@ export function verifySignature(opts: {
   rawBody: Buffer;
   nowSeconds: number;
 }): SignatureCheck {
+  return checkTimestampedHmac({ ...opts, version: 'v1', maxSkewSeconds: MAX_CLOCK_SKEW_SECONDS, expected: (ts) => sign(opts.secret, ts, opts.rawBody) });
+}
+
+/**
+ * The check shared by every timestamped HMAC scheme we accept (bulwark's `v1`, Slack's `v0`):
+ * headers present and well-formed, timestamp within the window, signature equal in constant time.
+ */
+export function checkTimestampedHmac(opts: {
+  timestampHeader: string | undefined;
+  signatureHeader: string | undefined;
+  nowSeconds: number;
+  version: string;
+  maxSkewSeconds: number;
+  /** The signature we would have produced for this timestamp. */
+  expected: (timestamp: string) => string;
+}): SignatureCheck {
   const { timestampHeader, signatureHeader } = opts;
   if (!timestampHeader || !signatureHeader) return { ok: false, reason: 'missing' };
-  if (!/^\d{1,12}$/.test(timestampHeader) || !/^v1=[0-9a-f]{64}$/.test(signatureHeader)) {
+  if (!/^\d{1,12}$/.test(timestampHeader) || !new RegExp(`^${opts.version}=[0-9a-f]{64}$`).test(signatureHeader)) {
     return { ok: false, reason: 'malformed' };
   }
-  if (Math.abs(opts.nowSeconds - Number(timestampHeader)) > MAX_CLOCK_SKEW_SECONDS) return { ok: false, reason: 'stale' };
-  const expected = Buffer.from(sign(opts.secret, timestampHeader, opts.rawBody));
+  if (Math.abs(opts.nowSeconds - Number(timestampHeader)) > opts.maxSkewSeconds) return { ok: false, reason: 'stale' };
+  const expected = Buffer.from(opts.expected(timestampHeader));
   const given = Buffer.from(signatureHeader);
   return expected.length === given.length && timingSafeEqual(expected, given) ? { ok: true } : { ok: false, reason: 'mismatch' };
 }

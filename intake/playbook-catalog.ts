@@ -5,7 +5,8 @@ import type { Alert } from '../domain/alert.js';
 import type { Plan } from '../domain/playbook.js';
 import type { PlaybookDefaults } from '../domain/playbook.js';
 import { ApprovalsFile } from '../domain/approval.js';
-import { formatPlaybookError, parsePlaybook, parseYamlFile, type LoadedPlaybook, type PlaybookError } from '../domain/playbooks/load.js';
+import { formatPlaybookError, parsePlaybook, type LoadedPlaybook, type PlaybookError } from '../domain/playbooks/load.js';
+import { parseYamlFile } from '../domain/yaml-file.js';
 import { planFromPlaybook, settingsFrom, triagePlan } from '../domain/playbooks/plan.js';
 import { route, routingTies, specificity } from '../domain/playbooks/route.js';
 

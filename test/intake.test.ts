@@ -1,8 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { fingerprint } from '../domain/fingerprint.js';
-import { alertFor, startHarness, uniqueId, waitForState, type Harness } from './support.js';
+import { alertFor, startHarness, uniqueId, waitForState, type Harness, workflowExists } from './support.js';
 
 // Requests are signed here with node:crypto directly, independently of the code under test.
 function signed(secret: string, body: string, ts = Math.floor(Date.now() / 1000)) {
@@ -22,15 +21,7 @@ async function post(body: string, headers: Record<string, string>) {
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
-async function incidentExists(alert: Parameters<typeof fingerprint>[0]): Promise<boolean> {
-  try {
-    await h.client.workflow.getHandle(`incident-${fingerprint(alert)}`).describe();
-    return true;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
-    throw err;
-  }
-}
+const incidentExists = (alert: Parameters<typeof fingerprint>[0]) => workflowExists(h.client, `incident-${fingerprint(alert)}`);
 
 describe('POST /v1/alerts refuses bad input and starts nothing', () => {
   const now = () => Math.floor(Date.now() / 1000);

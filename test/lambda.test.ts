@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { createHandler } from '../intake/lambda.js';
 import { createLogger } from '../telemetry/logger.js';
 import { playbookDefaults } from '../temporal.config.js';
-import { createStage, startHarness, waitForState, type Harness } from './support.js';
+import { createStage, startHarness, waitForState, type Harness, workflowExists } from './support.js';
 
 // The handler is invoked with the event shapes Lambda delivers (EventBridge, SNS, SQS), against the
 // real dev server through a deliverer built on the harness's real client.
@@ -63,15 +62,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-async function exists(workflowId: string): Promise<boolean> {
-  try {
-    await h.client.workflow.getHandle(workflowId).describe();
-    return true;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
-    throw err;
-  }
-}
+const exists = (workflowId: string) => workflowExists(h.client, workflowId);
 
 describe('EventBridge events invoking the handler directly', () => {
   it('a GuardDuty Finding event → one incident holding the credential alert', async () => {

@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { parseAlert, type Alert } from '../domain/alert.js';
 import { fingerprint, incidentWorkflowId } from '../domain/fingerprint.js';
@@ -30,7 +29,7 @@ import { createIntakeServer, listen } from '../intake/server.js';
 import { checkAlertmanagerAuth, loadSourceSettings, MappingFileError } from '../intake/sources.js';
 import { createLogger } from '../telemetry/logger.js';
 import { ConfigError, loadConfig, playbookDefaults } from '../temporal.config.js';
-import { alertFor, createStage, startHarness, uniqueId, waitForState, type Harness } from './support.js';
+import { alertFor, createStage, startHarness, uniqueId, waitForState, type Harness, workflowExists } from './support.js';
 
 // ── fixtures ────────────────────────────────────────────────────────────────────────────────────
 const fixture = (path: string): any => JSON.parse(readFileSync(new URL(`./fixtures/sources/${path}`, import.meta.url), 'utf8'));
@@ -433,15 +432,7 @@ const postSigned = (path: string, payload: unknown) => post(h.intake!.url, path,
 const bearer = (token: string) => ({ 'content-type': 'application/json', authorization: `Bearer ${token}` });
 const basic = (user: string, password: string) => ({ 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
 
-async function exists(workflowId: string): Promise<boolean> {
-  try {
-    await h.client.workflow.getHandle(workflowId).describe();
-    return true;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
-    throw err;
-  }
-}
+const exists = (workflowId: string) => workflowExists(h.client, workflowId);
 
 /** What intake put into Temporal: the alert in the start input and the deliveries signalled, read from history. */
 async function recorded(workflowId: string) {

@@ -1,4 +1,4 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { formatYamlError, parseYamlFile, type YamlFileError } from '../yaml-file.js';
 import { Regime } from './schema.js';
 
 /**
@@ -6,70 +6,15 @@ import { Regime } from './schema.js';
  * I/O. Every error names the file, the line and the field, like
  *   regimes/dora.yaml:14 stages[1].deadline: cannot parse "+4x after aware" (…)
  */
-export interface RegimeFileError {
-  file: string;
-  line: number;
-  field: string;
-  message: string;
-}
+export type RegimeFileError = YamlFileError;
 
 export type RegimeFileResult = { ok: true; regime: Regime } | { ok: false; errors: RegimeFileError[] };
 
-export function formatRegimeError(e: RegimeFileError): string {
-  return `${e.file}:${e.line} ${e.field ? `${e.field}: ` : ''}${e.message}`;
-}
-
-/** `stages[1].deadline` from a zod path. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((out, seg) => (typeof seg === 'number' ? `${out}[${seg}]` : out ? `${out}.${String(seg)}` : String(seg)), '');
-}
-
-/**
- * The offset of the deepest node on `path` that exists in the document. A missing key points at
- * its parent mapping, an existing one at its value (or its key when the value is empty).
- */
-function offsetOf(root: Node | null, path: readonly PropertyKey[]): number {
-  let node: unknown = root;
-  let offset = root?.range?.[0] ?? 0;
-  for (const seg of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
-      if (!pair) break;
-      const keyNode = pair.key as Node;
-      const value = pair.value as Node | null;
-      offset = value?.range?.[0] ?? keyNode.range?.[0] ?? offset;
-      node = value;
-    } else if (isSeq(node) && typeof seg === 'number') {
-      const item = node.items[seg] as Node | undefined;
-      if (!item) break;
-      offset = item.range?.[0] ?? offset;
-      node = item;
-    } else break;
-  }
-  return offset;
-}
+export const formatRegimeError = formatYamlError;
 
 export function parseRegimeFile(text: string, fileName: string): RegimeFileResult {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length) {
-    return {
-      ok: false,
-      errors: doc.errors.map((e) => ({ file: fileName, line: lineCounter.linePos(e.pos[0]).line, field: '', message: `invalid YAML: ${e.message.split('\n')[0]}` })),
-    };
-  }
-  const result = Regime.safeParse(doc.toJS());
-  if (result.success) return { ok: true, regime: result.data };
-  const root = doc.contents as Node | null;
-  return {
-    ok: false,
-    errors: result.error.issues.map((issue) => ({
-      file: fileName,
-      line: lineCounter.linePos(offsetOf(root, issue.path)).line,
-      field: formatPath(issue.path) || '(file)',
-      message: issue.message,
-    })),
-  };
+  const r = parseYamlFile(text, fileName, Regime, { yamlField: '', yamlMessage: (m) => `invalid YAML: ${m}`, rootField: '(file)', keepInvalidInputPrefix: true });
+  return r.ok ? { ok: true, regime: r.data } : r;
 }
 
 /**

@@ -3,7 +3,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { parseDurationSeconds } from '../duration.js';
 import { canonicalJson } from '../fingerprint.js';
-import { fieldPath } from '../playbooks/load.js';
+import { fieldPath } from '../yaml-file.js';
 import { GeneratorPolicy } from './generator.js';
 import { rotationScheduleId } from './ids.js';
 import { checkDeletionWindowDays, MIN_SECRET_WRITE_INTERVAL_SECONDS } from './limits.js';

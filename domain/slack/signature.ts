@@ -1,4 +1,5 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { checkTimestampedHmac, type SignatureCheck } from '../signature.js';
 
 /**
  * Slack request signing (https://api.slack.com/authentication/verifying-requests-from-slack):
@@ -19,7 +20,7 @@ export function signSlackRequest(signingSecret: string, timestamp: number | stri
   return `v0=${mac.digest('hex')}`;
 }
 
-export type SlackSignatureCheck = { ok: true } | { ok: false; reason: 'missing' | 'malformed' | 'stale' | 'mismatch' };
+export type SlackSignatureCheck = SignatureCheck;
 
 export function verifySlackSignature(opts: {
   signingSecret: string;
@@ -28,13 +29,7 @@ export function verifySlackSignature(opts: {
   rawBody: Buffer;
   nowSeconds: number;
 }): SlackSignatureCheck {
-  const { timestampHeader, signatureHeader } = opts;
-  if (!timestampHeader || !signatureHeader) return { ok: false, reason: 'missing' };
-  if (!/^\d{1,12}$/.test(timestampHeader) || !/^v0=[0-9a-f]{64}$/.test(signatureHeader)) return { ok: false, reason: 'malformed' };
-  if (Math.abs(opts.nowSeconds - Number(timestampHeader)) > SLACK_MAX_AGE_SECONDS) return { ok: false, reason: 'stale' };
-  const expected = Buffer.from(signSlackRequest(opts.signingSecret, timestampHeader, opts.rawBody));
-  const given = Buffer.from(signatureHeader);
-  return expected.length === given.length && timingSafeEqual(expected, given) ? { ok: true } : { ok: false, reason: 'mismatch' };
+  return checkTimestampedHmac({ ...opts, version: 'v0', maxSkewSeconds: SLACK_MAX_AGE_SECONDS, expected: (ts) => signSlackRequest(opts.signingSecret, ts, opts.rawBody) });
 }
 
 export const SIGNATURE_PROBLEMS: Record<Exclude<SlackSignatureCheck, { ok: true }>['reason'] | 'replayed', string> = {
