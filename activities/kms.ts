@@ -3,8 +3,6 @@ import {
   DescribeKeyCommand,
   DisableKeyCommand,
   EnableKeyCommand,
-  ListKeyRotationsCommand,
-  RotateKeyOnDemandCommand,
   type KMSClient,
 } from '@aws-sdk/client-kms';
 import { call, notVerified } from './failures.js';
@@ -17,16 +15,9 @@ export interface KeyStateEvidence {
   changed: boolean;
 }
 
-export interface KeyRotationEvidence {
-  keyId: string;
-  keyArn: string;
-  rotationDate?: string;
-  changed: boolean;
-}
-
 /**
- * KMS actions for incidents. Only symmetric AWS-generated keys can rotate in place; asymmetric
- * and HMAC keys need a new key and an alias move, which the rotation engine provides.
+ * KMS actions for incidents: disable a key, re-enable it as compensation. Rotation (on demand, and
+ * replacing asymmetric/HMAC keys behind their alias) is the rotation engine's (activities/rotation.ts).
  */
 export function createKmsActivities({ kms }: { kms: KMSClient }) {
   async function describe(keyId: string) {
@@ -55,31 +46,6 @@ export function createKmsActivities({ kms }: { kms: KMSClient }) {
     },
     async enableKmsKey({ keyId }: { keyId: string }): Promise<KeyStateEvidence> {
       return setEnabled(keyId, true);
-    },
-    /**
-     * Rotates now. `requestedAt` (the step's start, from workflow time) makes a retry idempotent:
-     * a rotation on or after it means this step already rotated the key.
-     */
-    async rotateKmsKey({ keyId, requestedAt }: { keyId: string; requestedAt: string }): Promise<KeyRotationEvidence> {
-      const meta = await describe(keyId);
-      if (meta.KeySpec !== 'SYMMETRIC_DEFAULT' || meta.Origin !== 'AWS_KMS') {
-        throw ApplicationFailure.nonRetryable(
-          `KMS key ${keyId} is ${meta.KeySpec} (${meta.Origin}): AWS rotates only symmetric AWS_KMS keys in place; use the rotation engine for asymmetric or HMAC keys`,
-          'UnsupportedOperationException',
-        );
-      }
-      if (meta.KeyState !== 'Enabled') throw ApplicationFailure.nonRetryable(`KMS key ${keyId} is ${meta.KeyState}: only an enabled key can rotate`, 'KMSInvalidStateException');
-      const since = Date.parse(requestedAt);
-      const latest = async () => {
-        const { Rotations } = await call('ListKeyRotations', `KMS key ${keyId}`, () => kms.send(new ListKeyRotationsCommand({ KeyId: meta.KeyId! })));
-        return (Rotations ?? []).filter((r) => r.RotationDate && r.RotationDate.getTime() >= since - 1000).at(-1);
-      };
-      const done = await latest();
-      if (done) return { keyId: meta.KeyId!, keyArn: meta.Arn!, rotationDate: done.RotationDate!.toISOString(), changed: false };
-      // LimitExceededException (the per-key cap on on-demand rotations) is classified non-retryable.
-      await call('RotateKeyOnDemand', `KMS key ${keyId}`, () => kms.send(new RotateKeyOnDemandCommand({ KeyId: meta.KeyId! })));
-      const after = await latest();
-      return { keyId: meta.KeyId!, keyArn: meta.Arn!, rotationDate: after?.RotationDate?.toISOString(), changed: true };
     },
   };
 }

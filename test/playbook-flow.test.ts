@@ -349,3 +349,23 @@ steps:
     expect(s.timeline.some((e) => e.kind === 'step.skipped' && /skipped by alice: secret retired already/.test(e.message))).toBe(true);
   });
 });
+
+describe('key exposure (shipped playbook)', () => {
+  it('rotates the KMS key on demand and the signing secret, in parallel', async () => {
+    const { ListKeyRotationsCommand } = await import('@aws-sdk/client-kms');
+    const { CreateSecretCommand, ListSecretVersionIdsCommand } = await import('@aws-sdk/client-secrets-manager');
+    const keyId = (await h.aws.kms.send(new CreateKeyCommand({ Description: 'exposure test' }))).KeyMetadata!.KeyId!;
+    const secret = await h.aws.sm.send(new CreateSecretCommand({ Name: uniqueId('signing'), SecretString: JSON.stringify({ key: 'x'.repeat(32) }) }));
+    const { workflowId } = await deliver(undefined, alertFor({ kmsKeyId: keyId, secretId: secret.ARN! }, { type: 'key.exposed' }));
+    const s = await waitForState(h.client, workflowId, (st) => st.status === 'contained');
+    expect(s.steps.map((x) => [x.id, x.status])).toEqual([
+      ['rotate-kms-key', 'succeeded'],
+      ['rotate-signing-secret', 'succeeded'],
+      ['tell-operators', 'succeeded'],
+    ]);
+    const rotations = (await h.aws.kms.send(new ListKeyRotationsCommand({ KeyId: keyId }))).Rotations ?? [];
+    expect(rotations.filter((r) => r.RotationType === 'ON_DEMAND')).toHaveLength(1);
+    const versions = (await h.aws.sm.send(new ListSecretVersionIdsCommand({ SecretId: secret.ARN! }))).Versions ?? [];
+    expect(versions.find((v) => v.VersionStages?.includes('AWSCURRENT'))?.VersionId).not.toBe(secret.VersionId);
+  });
+});

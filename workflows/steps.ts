@@ -108,7 +108,7 @@ export async function executeStep(step: PlannedStep, params: Params, record: Rec
       };
     }
     case 'kms.rotate': {
-      const r = await act.rotateKmsKey({ keyId: need(params, 'keyId'), requestedAt });
+      const r = await act.rotationRotateKeyOnDemand({ keyId: need(params, 'keyId'), requestedAt });
       return { output: { ...r }, resources: [r.keyArn], message: r.changed ? `rotated KMS key ${r.keyId} on demand` : `KMS key ${r.keyId} was already rotated by this step` };
     }
     case 'kms.disableKey': {
