@@ -24,7 +24,9 @@ function demoAlert(state: DevState, type: string, severity: string, clientId: st
       type: 'endpoint.abuse',
       severity: severity as Alert['severity'],
       observedAt,
-      subject: { clientId, endpoint: { restApiId: demo.restApiId, stage: demo.stage, resourcePath: '/payments', httpMethod: 'POST' } },
+      // The abusive caller is known by the endpoint it hammers, not as one of our clients: naming a
+      // client here would correlate the alert into that client's open incident instead.
+      subject: { endpoint: { restApiId: demo.restApiId, stage: demo.stage, resourcePath: '/payments', httpMethod: 'POST' } },
       details: { note: 'bulwark demo: 40x normal request rate on POST /payments' },
     };
   }
@@ -37,14 +39,15 @@ export function registerDemoCommand(program: Command): void {
     .description('fire a signed demo alert at the running dev stack and watch the incident contain it')
     .option('-t, --type <type>', 'credential (disable keys + rotate secret) or abuse (throttle POST /payments)', 'credential')
     .option('-s, --severity <level>', 'low | medium | high | critical (low/medium wait for `incident contain`)', 'high')
-    .option('-c, --client <clientId>', 'demo client: acme-pay, birch-fintech or cobalt-data', 'acme-pay')
+    .option('-c, --client <clientId>', 'demo client for credential alerts: acme-pay, birch-fintech or cobalt-data', 'acme-pay')
     .option('--no-follow', 'send the alert and exit without watching')
     .addHelpText('after', '\nNeeds `npm start` running in another terminal (it writes .bulwark/dev.json).')
     .action(async (o: { type: string; severity: string; client: string; follow: boolean }) => {
       const dev = await readDevState();
       if (!dev) throw new CliError('no dev stack found: run `npm start` in another terminal first');
       const alert = demoAlert(dev, o.type, o.severity, o.client);
-      console.log(`POST ${dev.intakeUrl}/v1/alerts  (${alert.type}, ${alert.severity}, client ${o.client})`);
+      const about = alert.subject.clientId ? `client ${alert.subject.clientId}` : `${alert.subject.endpoint?.httpMethod} ${alert.subject.endpoint?.resourcePath}`;
+      console.log(`POST ${dev.intakeUrl}/v1/alerts  (${alert.type}, ${alert.severity}, ${about})`);
       const res = await postSignedAlert(dev.intakeUrl, dev.webhookSecret, alert).catch((err: Error) => {
         throw new CliError(`intake at ${dev.intakeUrl} did not answer (${err.message}): is \`npm start\` running?`);
       });
