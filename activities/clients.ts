@@ -3,7 +3,9 @@ import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-
 import { IAMClient } from '@aws-sdk/client-iam';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { WAFV2Client } from '@aws-sdk/client-wafv2';
 import type { Config } from '../temporal.config.js';
 
 // The SDK warns on every process start that future releases need Node 22; versions are pinned, so the warning is noise here.
@@ -16,6 +18,8 @@ export interface AwsClients {
   iam: IAMClient;
   cognito: CognitoIdentityProviderClient;
   ses: SESv2Client;
+  waf: WAFV2Client;
+  s3: S3Client;
 }
 
 /**
@@ -38,5 +42,8 @@ export function createAwsClients(aws: Config['aws']): AwsClients {
     iam: new IAMClient(common),
     cognito: new CognitoIdentityProviderClient(common),
     ses: new SESv2Client(common),
+    waf: new WAFV2Client(common),
+    // moto serves S3 on the same port; path-style keeps bucket names out of the host name.
+    s3: new S3Client({ ...common, ...(sandbox ? { forcePathStyle: true } : {}) }),
   };
 }
