@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { fieldErrors } from './domain/alert.js';
 import { DEFAULT_PLAYBOOK_SETTINGS } from './domain/playbook.js';
+import { IntelConfig, WAF_DEFAULTS, WafConfig } from './domain/intel/config.js';
 
 /**
  * The one configuration schema. Defaults describe the embedded dev stack (Temporal dev server on
@@ -10,6 +11,10 @@ import { DEFAULT_PLAYBOOK_SETTINGS } from './domain/playbook.js';
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))]);
+
+/** AWS services by their SDK names; rate limits are keyed by these. */
+export const AWS_SERVICES = ['secretsmanager', 'kms', 'apigateway', 'iam', 'cognito-idp', 'sesv2', 'wafv2', 's3'] as const;
+export type AwsService = (typeof AWS_SERVICES)[number];
 
 export const ConfigSchema = z.object({
   temporal: z.object({
@@ -33,6 +38,23 @@ export const ConfigSchema = z.object({
     /** API keys and secrets carrying this tag (value = client id) belong to that client. */
     clientTag: z.string().min(1).default('bulwark:client-id'),
     maxAttempts: positiveInt.default(3),
+    /** Client-side request budgets per service and process (`secretsmanager=40,kms=5`); none by default. */
+    rateLimits: z
+      .union([z.string(), z.record(z.string(), z.number())])
+      .transform((v, ctx) => {
+        const entries = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter(Boolean).map((p) => p.split('=')) : Object.entries(v).map(([k, n]) => [k, String(n)]);
+        const out: Partial<Record<AwsService, number>> = {};
+        for (const [service, rate] of entries) {
+          const n = Number(rate);
+          if (!AWS_SERVICES.includes(service as AwsService) || !(n > 0)) {
+            ctx.addIssue({ code: 'custom', message: `expected service=requestsPerSecond with service one of ${AWS_SERVICES.join(', ')}, got "${service}=${rate ?? ''}"` });
+            return z.NEVER;
+          }
+          out[service as AwsService] = n;
+        }
+        return out;
+      })
+      .default({}),
   }),
   intake: z.object({
     host: z.string().default('127.0.0.1'),
@@ -74,8 +96,12 @@ export const ConfigSchema = z.object({
     .object({
       dir: z.string().min(1).default('.bulwark/audit'),
       signingKeyId: z.string().min(1).optional(),
+      /** Optional second store: every record also written to this S3 bucket (created with Object Lock). */
+      s3Bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name').optional(),
+      s3LockMode: z.enum(['COMPLIANCE', 'GOVERNANCE']).default('COMPLIANCE'),
+      s3RetentionDays: positiveInt.max(36500).default(2555),
     })
-    .default({ dir: '.bulwark/audit' }),
+    .default({ dir: '.bulwark/audit', s3LockMode: 'COMPLIANCE', s3RetentionDays: 2555 }),
   /**
    * Payload encryption (AES-256-GCM, data keys from KMS). Off by default; on when a KMS key is set
    * (or BULWARK_CODEC=true). Workers, clients, CLI and intake must agree. The codec server needs a token.
@@ -104,12 +130,61 @@ export const ConfigSchema = z.object({
       channel: z.string().min(1).optional(),
       /** Web API base URL ending in /api/; only for tests and fakes (default: https://slack.com/api/). */
       apiUrl: z.url().optional(),
+      /** Open a channel per incident (`#inc-<yyyymmdd>-<short id>`, approvers invited) instead of posting to `channel`. */
+      incidentChannels: z.preprocess((v) => (typeof v === 'string' ? ['1', 'true', 'yes', 'on'].includes(v.toLowerCase()) : v), z.boolean()).default(false),
     })
     .refine((s) => [s.botToken, s.signingSecret, s.channel].every((v) => v === undefined) || [s.botToken, s.signingSecret, s.channel].every((v) => v !== undefined), {
       message: 'Slack needs all of BULWARK_SLACK_BOT_TOKEN, BULWARK_SLACK_SIGNING_SECRET and BULWARK_SLACK_CHANNEL (or none)',
     })
-    .default({}),
+    .default({ incidentChannels: false }),
   // --- end slack ---
+  // --- threat intel (issue 9 part 2): WAF IP sets and indicator feeds (docs/threat-intel.md) ---
+  waf: WafConfig.default(WAF_DEFAULTS),
+  intel: IntelConfig.default({ feeds: [], refreshSeconds: 900 }),
+  // --- end threat intel ---
+  // --- consents (issue 9): the consent store's REST API (docs/consents.md); url and token, or neither ---
+  consents: z
+    .object({
+      /** Base URL of the consent store; https (plain http only to a loopback address, for tests and local stores). */
+      url: z.url({ protocol: /^https?$/ }).optional(),
+      /** Bearer token for the consent store; never logged, never in workflow history. */
+      token: z.string().min(16, 'expected at least 16 characters').optional(),
+      batchSize: z.coerce.number().int().min(1).max(500).default(100),
+      /** Revocation requests in flight at once. */
+      concurrency: z.coerce.number().int().min(1).max(64).default(8),
+    })
+    .refine((c) => (c.url === undefined) === (c.token === undefined), { message: 'the consent store needs both BULWARK_CONSENT_STORE_URL and BULWARK_CONSENT_STORE_TOKEN (or neither)' })
+    .default({ batchSize: 100, concurrency: 8 }),
+  // --- end consents ---
+  // --- regulators (issue 7): organisation profile file, rule files, test time scale ---
+  regulators: z
+    .object({
+      /** JSON regulator profile (domain/regimes/profile.ts): entity, jurisdictions, contacts per regime, approvers. */
+      profileFile: z.string().min(1).optional(),
+      /** Directory of regime rule files; default: the shipped `regimes/`. */
+      regimesDir: z.string().min(1).optional(),
+      /** Where submissions are recorded so a retried submission is not sent twice. */
+      ledgerDir: z.string().min(1).default('.bulwark/regulators'),
+      /** Divides every regulatory duration (tests only: 3600 turns an hour into a second). */
+      timeScale: z.coerce.number().positive().max(1_000_000).default(1),
+    })
+    .default({ ledgerDir: '.bulwark/regulators', timeScale: 1 }),
+  // --- end regulators ---
+  // --- certificates (issue 5 §3): private CA in KMS; where the CRL is published (docs/certificates.md) ---
+  certificates: z
+    .object({
+      /** Directory the CRL is written to as <ca>.crl; the intake serves it at GET /crl/<ca>.crl. */
+      crlDir: z.string().min(1).default('.bulwark/crl'),
+      /** Publish CRLs to this S3 bucket (key <crlPrefix><ca>.crl) instead of the directory. */
+      crlBucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'expected an S3 bucket name').optional(),
+      crlPrefix: z.string().max(512).default('crl/'),
+      /** Public base URL of the CRLs, written into certificates as their CRL distribution point. */
+      crlBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
+      /** nextUpdate of a CRL: how long relying parties may cache it. */
+      crlValiditySeconds: z.coerce.number().int().min(300).max(90 * 86_400).default(7 * 86_400),
+    })
+    .default({ crlDir: '.bulwark/crl', crlPrefix: 'crl/', crlValiditySeconds: 7 * 86_400 }),
+  // --- end certificates ---
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -137,6 +212,7 @@ export const ENV_VARS: Record<string, string> = {
   AWS_ENDPOINT_URL: 'aws.endpoint',
   BULWARK_AWS_CLIENT_TAG: 'aws.clientTag',
   BULWARK_AWS_MAX_ATTEMPTS: 'aws.maxAttempts',
+  BULWARK_AWS_RATE_LIMITS: 'aws.rateLimits',
   BULWARK_INTAKE_HOST: 'intake.host',
   BULWARK_INTAKE_PORT: 'intake.port',
   BULWARK_CORRELATION_WINDOW_SECONDS: 'intake.correlationWindowSeconds',
@@ -155,6 +231,9 @@ export const ENV_VARS: Record<string, string> = {
   // trust (issue 8)
   BULWARK_AUDIT_DIR: 'audit.dir',
   BULWARK_AUDIT_KMS_KEY: 'audit.signingKeyId',
+  BULWARK_AUDIT_S3_BUCKET: 'audit.s3Bucket',
+  BULWARK_AUDIT_S3_LOCK_MODE: 'audit.s3LockMode',
+  BULWARK_AUDIT_S3_RETENTION_DAYS: 'audit.s3RetentionDays',
   BULWARK_CODEC: 'codec.enabled',
   BULWARK_CODEC_KMS_KEY: 'codec.kmsKeyId',
   BULWARK_CODEC_TOKEN: 'codec.serverToken',
@@ -164,6 +243,31 @@ export const ENV_VARS: Record<string, string> = {
   BULWARK_SLACK_SIGNING_SECRET: 'slack.signingSecret',
   BULWARK_SLACK_CHANNEL: 'slack.channel',
   BULWARK_SLACK_API_URL: 'slack.apiUrl',
+  BULWARK_SLACK_INCIDENT_CHANNELS: 'slack.incidentChannels',
+  // threat intel (issue 9 part 2)
+  BULWARK_WAF_SCOPE: 'waf.scope',
+  BULWARK_WAF_IP_SET: 'waf.ipSetName',
+  BULWARK_WAF_WEB_ACL: 'waf.webAclName',
+  BULWARK_WAF_CREATE_IF_MISSING: 'waf.createIfMissing',
+  BULWARK_WAF_MAX_ENTRIES: 'waf.maxEntries',
+  BULWARK_INTEL_FEEDS: 'intel.feeds',
+  BULWARK_INTEL_REFRESH_SECONDS: 'intel.refreshSeconds',
+  // consents (issue 9)
+  BULWARK_CONSENT_STORE_URL: 'consents.url',
+  BULWARK_CONSENT_STORE_TOKEN: 'consents.token',
+  BULWARK_CONSENT_BATCH_SIZE: 'consents.batchSize',
+  BULWARK_CONSENT_CONCURRENCY: 'consents.concurrency',
+  // regulators (issue 7)
+  BULWARK_REGULATOR_PROFILE: 'regulators.profileFile',
+  BULWARK_REGIMES_DIR: 'regulators.regimesDir',
+  BULWARK_REGULATOR_LEDGER_DIR: 'regulators.ledgerDir',
+  BULWARK_REGULATOR_TIME_SCALE: 'regulators.timeScale',
+  // certificates (issue 5 §3)
+  BULWARK_CRL_DIR: 'certificates.crlDir',
+  BULWARK_CRL_BUCKET: 'certificates.crlBucket',
+  BULWARK_CRL_PREFIX: 'certificates.crlPrefix',
+  BULWARK_CRL_BASE_URL: 'certificates.crlBaseUrl',
+  BULWARK_CRL_VALIDITY_SECONDS: 'certificates.crlValiditySeconds',
 };
 
 const pathToEnv = Object.fromEntries(Object.entries(ENV_VARS).map(([k, v]) => [v, k]));
@@ -216,6 +320,7 @@ export function playbookDefaults(config: Config) {
   return {
     throttle: { rateLimit: config.playbooks.throttleRateLimit, burstLimit: config.playbooks.throttleBurstLimit },
     throttleTtlSeconds: config.playbooks.throttleTtlSeconds,
+    ...(config.consents.url ? { consents: { batchSize: config.consents.batchSize } } : {}),
   };
 }
 

@@ -15,6 +15,7 @@ import {
   type ChainVerification,
 } from '../domain/audit.js';
 import { fieldErrors } from '../domain/alert.js';
+import type { S3AuditStore } from './audit-s3.js';
 import { call } from './failures.js';
 
 /**
@@ -33,6 +34,8 @@ export interface AuditActivityOptions {
   kms?: KMSClient;
   /** KMS key (SIGN_VERIFY; ECC_NIST_P256 or RSA) for anchors; without it anchorAudit records nothing. */
   signingKeyId?: string;
+  /** Optional second store: each record also written to an S3 bucket with Object Lock (activities/audit-s3.ts). */
+  s3Store?: S3AuditStore;
   now?: () => Date;
 }
 
@@ -143,6 +146,9 @@ export function createAuditActivities(opts: AuditActivityOptions) {
     const file = auditFilePath(dir, incidentId);
     const created = state.size === 0;
     const text = (state.needsNewline ? '\n' : '') + records.map((r) => JSON.stringify(r)).join('\n') + '\n';
+    // S3 first: a retry after a failure in between recomputes the same records (same chain state),
+    // finds them in S3 and skips them, then writes the file; the other order could leave S3 short.
+    if (opts.s3Store) await opts.s3Store.putRecords(incidentId, records);
     const fh = await open(file, 'a', 0o640);
     try {
       await fh.write(text);
@@ -292,7 +298,16 @@ export async function verifyAuditFile(dir: string, incidentId: string, opts: { k
     .then((t) => JSON.parse(t) as { seq?: unknown; hash?: unknown })
     .catch(() => undefined);
   const expectedHead = head && typeof head.seq === 'number' && typeof head.hash === 'string' ? { seq: head.seq, hash: head.hash } : undefined;
-  const chain = verifyChain(lines, { incidentId, expectedHead });
+  return { file, exists: true, ...(await verifyAuditLines(lines, incidentId, { kms: opts.kms, expectedHead })) };
+}
+
+/** Chain and anchor verification of parsed records, whichever store they came from. */
+export async function verifyAuditLines(
+  lines: ReturnType<typeof parseAuditLines>,
+  incidentId: string,
+  opts: { kms?: KMSClient; expectedHead?: { seq: number; hash: string } } = {},
+): Promise<Omit<AuditFileVerification, 'file' | 'exists'>> {
+  const chain = verifyChain(lines, { incidentId, expectedHead: opts.expectedHead });
   const records = lines.filter((l): l is AuditRecord => AuditRecord.safeParse(l).success);
   const anchors: AnchorCheck[] = [];
   for (const r of records) {
@@ -325,7 +340,7 @@ export async function verifyAuditFile(dir: string, incidentId: string, opts: { k
     : opts.kms
       ? `${anchors.filter((a) => a.valid).length}/${anchors.length} KMS anchor signature(s) valid${badAnchor ? ` — anchor record ${badAnchor.seq} (head ${badAnchor.headSeq}) has an INVALID signature` : ''}${anchors.some((a) => a.error) ? ` — could not check: ${anchors.find((a) => a.error)!.error}` : ''}`
       : `${anchors.length} KMS anchor(s), signatures not checked`;
-  return { file, exists: true, chain, anchors, ok, records, summary: `${describeVerification(chain)}; ${anchorLine}` };
+  return { chain, anchors, ok, records, summary: `${describeVerification(chain)}; ${anchorLine}` };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { WAFV2Client } from '@aws-sdk/client-wafv2';
-import type { Config } from '../temporal.config.js';
+import type { AwsService, Config } from '../temporal.config.js';
+import { limitClient, TokenBucket } from './rate-limit.js';
 
 // The SDK warns on every process start that future releases need Node 22; versions are pinned, so the warning is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -26,7 +27,7 @@ export interface AwsClients {
  * One set of SDK clients per process. Against the sandbox the endpoint is moto and the credentials
  * are dummies; in production the default credential chain applies.
  */
-export function createAwsClients(aws: Config['aws']): AwsClients {
+export function createAwsClients(aws: Omit<Config['aws'], 'rateLimits'> & Partial<Pick<Config['aws'], 'rateLimits'>>): AwsClients {
   const sandbox = aws.endpoint !== undefined;
   const common = {
     region: aws.region,
@@ -35,7 +36,7 @@ export function createAwsClients(aws: Config['aws']): AwsClients {
       ? { endpoint: aws.endpoint, credentials: { accessKeyId: 'sandbox', secretAccessKey: 'sandbox' } }
       : {}),
   };
-  return {
+  const clients = {
     apigw: new APIGatewayClient(common),
     sm: new SecretsManagerClient(common),
     kms: new KMSClient(common),
@@ -46,4 +47,16 @@ export function createAwsClients(aws: Config['aws']): AwsClients {
     // moto serves S3 on the same port; path-style keeps bucket names out of the host name.
     s3: new S3Client({ ...common, ...(sandbox ? { forcePathStyle: true } : {}) }),
   };
+  const byService: Record<AwsService, { middlewareStack: unknown }> = {
+    secretsmanager: clients.sm,
+    kms: clients.kms,
+    apigateway: clients.apigw,
+    iam: clients.iam,
+    'cognito-idp': clients.cognito,
+    sesv2: clients.ses,
+    wafv2: clients.waf,
+    s3: clients.s3,
+  };
+  for (const [service, perSecond] of Object.entries(aws.rateLimits ?? {})) limitClient(byService[service as AwsService] as Parameters<typeof limitClient>[0], new TokenBucket(perSecond));
+  return clients;
 }

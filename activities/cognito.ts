@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-cognito-identity-provider';
 import { ApplicationFailure } from '@temporalio/common';
 import { call, notFound, notVerified, toFailure } from './failures.js';
+import { sendOnce } from './send-once.js';
 
 /**
  * Amazon Cognito user-pool app clients whose secret is compromised.
@@ -190,7 +191,7 @@ export function createCognitoActivities({ cognito }: { cognito: CognitoIdentityP
       if (!replacement) {
         const name = replacementName(old!.ClientName ?? oldClientId, suffix);
         const made = await call('CreateUserPoolClient', `replacement for ${resource}`, () =>
-          cognito.send(new CreateUserPoolClientCommand({ UserPoolId: userPoolId, ClientName: name, GenerateSecret: true, ...settingsOf(old!) })),
+          sendOnce((c) => cognito.send(c), new CreateUserPoolClientCommand({ UserPoolId: userPoolId, ClientName: name, GenerateSecret: true, ...settingsOf(old!) })),
         );
         if (!made.UserPoolClient?.ClientId) throw notVerified(`CreateUserPoolClient for ${resource} returned no client id`);
         replacement = { clientId: made.UserPoolClient.ClientId, clientName: name };

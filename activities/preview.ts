@@ -7,6 +7,7 @@ import type { Config } from '../temporal.config.js';
 import { createApiGatewayActivities } from './apigateway.js';
 import type { AwsClients } from './clients.js';
 import { createSecretsActivities } from './secrets.js';
+import { previewBlockIps } from './waf.js';
 
 export interface StepPreview {
   /** What the step would change, in words. */
@@ -79,6 +80,8 @@ export function createPreview(clients: AwsClients, config: Pick<Config, 'aws'>) 
       case 'wait':
         changes.push(`wait ${String(p.duration)}`);
         break;
+      case 'waf.blockIps':
+        return previewBlockIps(clients.waf, p);
       default:
         return { changes, problems: [`${step.action} cannot be previewed`] };
     }

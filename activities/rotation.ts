@@ -29,8 +29,10 @@ import { ApplicationFailure } from '@temporalio/common';
 import { checkValue, DEFAULT_GENERATOR, generateValue, type GeneratorPolicy } from '../domain/rotation/generator.js';
 import { normaliseAlias } from '../domain/rotation/ids.js';
 import { checkDeletionWindowDays, checkRotationPeriodDays, checkWriteInterval, explainOnDemandCap } from '../domain/rotation/limits.js';
-import { credentialParts, nextSecretValue, otherUser, SecretShapeError, type RotationStrategy } from '../domain/rotation/strategy.js';
+import { checkKeyPair, generateKeyPair, type KeyPairPem } from '../domain/rotation/keypair.js';
+import { credentialParts, nextKeyPairValue, nextSecretValue, otherUser, SecretShapeError, type RotationStrategy } from '../domain/rotation/strategy.js';
 import { call, notFound, notVerified, toFailure } from './failures.js';
+import { sendOnce } from './send-once.js';
 import { rotationToken, type RotationEvidence } from './secrets.js';
 
 /**
@@ -156,7 +158,10 @@ export function createRotationActivities({ sm, kms }: { sm: SecretsManagerClient
       const policy = input.generator ?? DEFAULT_GENERATOR;
       let next;
       try {
-        next = nextSecretValue(current.SecretString, input.strategy, () => generateValue(policy, randomInt), input.userPair);
+        next =
+          policy.kind === 'keypair'
+            ? nextKeyPairValue(current.SecretString, input.strategy, generateKeyPair(policy.algorithm))
+            : nextSecretValue(current.SecretString, input.strategy, () => generateValue(policy, randomInt), input.userPair);
       } catch (err) {
         throw strategyFailure(err, name);
       }
@@ -195,15 +200,30 @@ export function createRotationActivities({ sm, kms }: { sm: SecretsManagerClient
       const p = credentialParts(pending, input.strategy);
       const c = current === undefined ? undefined : credentialParts(current, input.strategy);
       const checks = [`version ${token} reads back as AWSPENDING`, 'differs from current'];
-      if (c && c.fields !== p.fields) throw fail("the pending version changed the secret's fields");
-      if (c?.fields) checks.push('same fields as current');
       const policy = input.generator ?? DEFAULT_GENERATOR;
-      if (p.credentials.length === 0) throw fail('no credential field in the pending version');
-      for (const cred of p.credentials) {
-        const problems = checkValue(cred, policy);
-        if (problems.length) throw fail(`the new credential breaks the generator policy: ${problems.join('; ')}`);
+      // A key-pair secret's first rotation adds privateKey/publicKey to whatever fields it had.
+      const firstPair = policy.kind === 'keypair' && !(c?.fields ?? '').split(',').includes('privateKey');
+      if (c && c.fields !== p.fields && !firstPair) throw fail("the pending version changed the secret's fields");
+      if (c?.fields && !firstPair) checks.push('same fields as current');
+      if (policy.kind === 'keypair') {
+        if (input.verifyUrl) throw fail('verifyUrl presents passwords and tokens; a key pair is checked by its target');
+        let pair: Partial<KeyPairPem>;
+        try {
+          pair = JSON.parse(pending) as Partial<KeyPairPem>;
+        } catch {
+          throw fail('the pending version is not JSON');
+        }
+        const problems = checkKeyPair(pair, policy.algorithm);
+        if (problems.length) throw fail(`the new key pair is not valid: ${problems.join('; ')}`);
+        checks.push(`a matching ${policy.algorithm} key pair`);
+      } else {
+        if (p.credentials.length === 0) throw fail('no credential field in the pending version');
+        for (const cred of p.credentials) {
+          const problems = checkValue(cred, policy);
+          if (problems.length) throw fail(`the new credential breaks the generator policy: ${problems.join('; ')}`);
+        }
+        checks.push(`credential matches policy (${policy.kind}, ${policy.length} chars)`);
       }
-      checks.push(`credential matches policy (${policy.kind}, ${policy.length} chars)`);
       if (input.strategy === 'alternating-users') {
         if (!c?.username || !p.username) throw fail('alternating-users needs a username in both versions');
         let expected: string;
@@ -303,7 +323,7 @@ export function createRotationActivities({ sm, kms }: { sm: SecretsManagerClient
       const count = (list: typeof before.all) => list.filter((r) => r.RotationType === 'ON_DEMAND').length;
       if (before.mine) return { keyId: meta.KeyId!, keyArn: meta.Arn!, rotationDate: before.mine.RotationDate!.toISOString(), onDemandRotations: count(before.all), changed: false };
       try {
-        await kms.send(new RotateKeyOnDemandCommand({ KeyId: meta.KeyId! }));
+        await sendOnce((c) => kms.send(c), new RotateKeyOnDemandCommand({ KeyId: meta.KeyId! }));
       } catch (err) {
         const e = err as { name?: string; message?: string };
         if (e.name === 'LimitExceededException') throw ApplicationFailure.nonRetryable(explainOnDemandCap(meta.KeyId!, count(before.all), e.message ?? ''), 'OnDemandRotationCapReached');

@@ -6,6 +6,7 @@ import {
   PutSecretValueCommand,
   UpdateSecretVersionStageCommand,
   type SecretsManagerClient,
+  type UpdateSecretVersionStageCommandInput,
 } from '@aws-sdk/client-secrets-manager';
 import { ApplicationFailure } from '@temporalio/common';
 import { call, notFound, notVerified } from './failures.js';
@@ -76,6 +77,20 @@ export function createSecretsActivities({ sm, clientTag }: { sm: SecretsManagerC
   const holding = (map: Record<string, string[]>, label: string) =>
     Object.entries(map).find(([, labels]) => labels.includes(label))?.[0];
 
+  /**
+   * Moves a staging label. When AWS made the move but its answer was lost, the SDK's retry of the
+   * same move is refused (the label is no longer where the request says): if the labels already
+   * read back as wanted, the move is done — found by the chaos suite (docs/chaos.md).
+   */
+  async function moveLabel(secretArn: string, move: Omit<UpdateSecretVersionStageCommandInput, 'SecretId'>, done: (map: Record<string, string[]>) => boolean): Promise<void> {
+    try {
+      await call('UpdateSecretVersionStage', `secret ${secretArn}`, () => sm.send(new UpdateSecretVersionStageCommand({ SecretId: secretArn, ...move })));
+    } catch (err) {
+      if (done(await stages(secretArn))) return;
+      throw err;
+    }
+  }
+
   async function valueOf(secretArn: string, by: { VersionId?: string; VersionStage?: string }): Promise<string | undefined> {
     const v = await call('GetSecretValue', `secret ${secretArn}`, () =>
       // Always name a version or stage: a bare GetSecretValue can return a stale value after labels move.
@@ -126,9 +141,7 @@ export function createSecretsActivities({ sm, clientTag }: { sm: SecretsManagerC
       // A pending version left by an earlier, abandoned rotation would block ours: release its label.
       const stale = holding(before, 'AWSPENDING');
       if (stale) {
-        await call('UpdateSecretVersionStage', `secret ${input.secretArn}`, () =>
-          sm.send(new UpdateSecretVersionStageCommand({ SecretId: input.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: stale })),
-        );
+        await moveLabel(input.secretArn, { VersionStage: 'AWSPENDING', RemoveFromVersionId: stale }, (m) => !m[stale]?.includes('AWSPENDING'));
       }
       const current = await valueOf(input.secretArn, { VersionStage: 'AWSCURRENT' });
       await call('PutSecretValue', `secret ${input.secretArn}`, () =>
@@ -183,22 +196,11 @@ export function createSecretsActivities({ sm, clientTag }: { sm: SecretsManagerC
       const current = holding(map, 'AWSCURRENT');
       if (current !== token) {
         if (!map[token]) throw ApplicationFailure.nonRetryable(`secret ${input.secretArn}: version ${token} does not exist`, 'RotationStateError');
-        await call('UpdateSecretVersionStage', `secret ${input.secretArn}`, () =>
-          sm.send(
-            new UpdateSecretVersionStageCommand({
-              SecretId: input.secretArn,
-              VersionStage: 'AWSCURRENT',
-              MoveToVersionId: token,
-              RemoveFromVersionId: current,
-            }),
-          ),
-        );
+        await moveLabel(input.secretArn, { VersionStage: 'AWSCURRENT', MoveToVersionId: token, RemoveFromVersionId: current }, (m) => Boolean(m[token]?.includes('AWSCURRENT')));
         map = await stages(input.secretArn);
       }
       if (map[token]?.includes('AWSPENDING')) {
-        await call('UpdateSecretVersionStage', `secret ${input.secretArn}`, () =>
-          sm.send(new UpdateSecretVersionStageCommand({ SecretId: input.secretArn, VersionStage: 'AWSPENDING', RemoveFromVersionId: token })),
-        );
+        await moveLabel(input.secretArn, { VersionStage: 'AWSPENDING', RemoveFromVersionId: token }, (m) => !m[token]?.includes('AWSPENDING'));
         map = await stages(input.secretArn);
       }
       if (!map[token]?.includes('AWSCURRENT')) throw notVerified(`secret ${input.secretArn}: AWSCURRENT is not on ${token} after finishSecret`);

@@ -12,13 +12,18 @@ import { escapeMrkdwn, incidentBlocks, incidentText, type IncidentView } from '.
  * token or the request.
  *
  * Idempotency: chat.update is naturally idempotent. Slack has no idempotency key for
- * chat.postMessage, so a crash between Slack's answer and Temporal recording it can post a second
- * message (the workflow then keeps updating the one it recorded).
+ * chat.postMessage, so every post carries message metadata naming what it is (the incident, or a
+ * timeline chunk, or an escalation DM), and a post first looks for that metadata in the channel
+ * (conversations.history / conversations.replies with include_all_metadata): a retry after a crash
+ * between Slack's answer and Temporal recording it finds the first message instead of posting twice.
+ * The look-up reads the newest LOOKBACK messages — a retry comes within minutes of the first try.
  */
 export interface SlackActivityDeps {
   web: WebClient;
   /** Channel id or name incident messages go to. */
   channel: string;
+  /** Create a channel per incident (`inc-<yyyymmdd>-<short id>`) and invite the approvers, instead of `channel`. */
+  incidentChannels?: boolean;
 }
 
 export interface SlackMessageRef {
@@ -31,12 +36,26 @@ export interface PublishIncidentMessageInput {
   view: IncidentView;
   /** The message posted earlier: absent the first time (post), present afterwards (update in place). */
   message?: SlackMessageRef;
+  /** When the incident opened (ISO): names its channel when incident channels are on. */
+  openedAt?: string;
+  /** Slack user ids to invite to the incident channel (the approvers and escalation contacts). */
+  invite?: string[];
+}
+
+export interface SendDirectMessagesInput {
+  /** Slack user ids (U…). */
+  users: string[];
+  text: string;
+  /** Names this notice (e.g. incident/step/escalation): a retried activity does not send it twice. */
+  key: string;
 }
 
 export interface PostIncidentThreadInput {
   channel: string;
   threadTs: string;
   lines: string[];
+  /** Names this batch of lines (incident + timeline range): a retried activity does not post it twice. */
+  key?: string;
 }
 
 /** Slack errors a retry cannot fix: the step's Slack work fails at once with the reason. */
@@ -131,8 +150,80 @@ async function slack<T>(method: string, fn: () => Promise<T>): Promise<T> {
 /** Slack's limit per message text is 40,000 characters; threads get chunks well below it. */
 const MAX_THREAD_CHARS = 3500;
 
+/** How many recent messages a post looks through for its own earlier attempt. */
+const LOOKBACK = 200;
+const INCIDENT_EVENT = 'bulwark_incident';
+const TIMELINE_EVENT = 'bulwark_timeline';
+const NOTICE_EVENT = 'bulwark_notice';
+
+type Metadata = { event_type: string; event_payload: Record<string, string | number> };
+type Found = { ts?: string; metadata?: { event_type?: string; event_payload?: Record<string, unknown> } };
+
+const matches = (m: Found, meta: Metadata) =>
+  m.metadata?.event_type === meta.event_type && Object.entries(meta.event_payload).every(([k, v]) => m.metadata?.event_payload?.[k] === v);
+
+/** `inc-<yyyymmdd>-<short id>`: Slack channel names are lower case, at most 80 characters. */
+export function incidentChannelName(incidentId: string, openedAt: string): string {
+  const short = incidentId.replace(/^incident-/, '').toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8);
+  return `inc-${openedAt.slice(0, 10).replace(/-/g, '')}-${short}`;
+}
+
 export function createSlackActivities(deps: SlackActivityDeps) {
   const { web } = deps;
+
+  /** Our earlier message with this metadata among the channel's (or thread's) newest messages. */
+  async function findPosted(channel: string, meta: Metadata, threadTs?: string): Promise<Found | undefined> {
+    try {
+      const page = threadTs
+        ? await web.conversations.replies({ channel, ts: threadTs, limit: LOOKBACK, include_all_metadata: true })
+        : await web.conversations.history({ channel, limit: LOOKBACK, include_all_metadata: true });
+      return ((page.messages ?? []) as Found[]).find((m) => matches(m, meta));
+    } catch (err) {
+      // Without the history scope the look-up is impossible; posting (maybe twice) beats not posting.
+      if ((err as { data?: { error?: string } }).data?.error === 'missing_scope') return undefined;
+      throw slackFailure(err, threadTs ? 'conversations.replies' : 'conversations.history');
+    }
+  }
+
+  /** Posts once: a retry finds the message its earlier attempt posted. */
+  async function postOnce(args: { channel: string; text: string; blocks?: unknown[]; thread_ts?: string }, meta: Metadata): Promise<SlackMessageRef & { existed: boolean }> {
+    const found = await findPosted(args.channel, meta, args.thread_ts);
+    if (found?.ts) return { channel: args.channel, ts: found.ts, existed: true };
+    const posted = await slack('chat.postMessage', () =>
+      web.chat.postMessage({ ...args, unfurl_links: false, unfurl_media: false, metadata: meta } as Parameters<WebClient['chat']['postMessage']>[0]),
+    );
+    if (!posted.ts || !posted.channel) throw ApplicationFailure.nonRetryable('Slack chat.postMessage answered without channel/ts', 'SlackApiError');
+    return { channel: posted.channel, ts: posted.ts, existed: false };
+  }
+
+  /** The incident's own channel: created once (a retry finds it by name), approvers invited. */
+  async function incidentChannel(input: PublishIncidentMessageInput): Promise<string> {
+    const name = incidentChannelName(input.incidentId, input.openedAt ?? new Date().toISOString());
+    let id: string | undefined;
+    try {
+      id = (await web.conversations.create({ name, is_private: false })).channel?.id;
+    } catch (err) {
+      if ((err as { data?: { error?: string } }).data?.error !== 'name_taken') throw slackFailure(err, 'conversations.create');
+      let cursor: string | undefined;
+      do {
+        const page = await slack('conversations.list', () => web.conversations.list({ types: 'public_channel', exclude_archived: true, limit: 1000, ...(cursor ? { cursor } : {}) }));
+        id = page.channels?.find((c) => c.name === name)?.id;
+        cursor = page.response_metadata?.next_cursor || undefined;
+      } while (!id && cursor);
+    }
+    if (!id) throw ApplicationFailure.nonRetryable(`Slack channel ${name} exists but could not be found`, 'SlackApiError');
+    for (const user of new Set(input.invite ?? [])) {
+      try {
+        await web.conversations.invite({ channel: id, users: user });
+      } catch (err) {
+        // One approver who cannot be invited (deactivated, already there) must not keep the incident out of Slack.
+        const failure = slackFailure(err, 'conversations.invite');
+        if (!failure.nonRetryable) throw failure;
+      }
+    }
+    return id;
+  }
+
   return {
     /** Posts the incident message the first time, updates it in place afterwards. Returns where it is. */
     async publishIncidentMessage(input: PublishIncidentMessageInput): Promise<SlackMessageRef> {
@@ -148,11 +239,11 @@ export function createSlackActivities(deps: SlackActivityDeps) {
           if ((err as { data?: { error?: string } }).data?.error !== 'message_not_found') throw slackFailure(err, 'chat.update');
         }
       }
-      const posted = await slack('chat.postMessage', () =>
-        web.chat.postMessage({ channel: deps.channel, text, blocks, unfurl_links: false, unfurl_media: false, metadata: { event_type: 'bulwark_incident', event_payload: { incidentId: input.incidentId } } }),
-      );
-      if (!posted.ts || !posted.channel) throw ApplicationFailure.nonRetryable('Slack chat.postMessage answered without channel/ts', 'SlackApiError');
-      return { channel: posted.channel, ts: posted.ts };
+      const channel = deps.incidentChannels && !input.message ? await incidentChannel(input) : (input.message?.channel ?? deps.channel);
+      const ref = await postOnce({ channel, text, blocks }, { event_type: INCIDENT_EVENT, event_payload: { incidentId: input.incidentId } });
+      // Found rather than posted: it shows what the first attempt saw; bring it up to date.
+      if (ref.existed) await slack('chat.update', () => web.chat.update({ channel: ref.channel, ts: ref.ts, text, blocks }));
+      return { channel: ref.channel, ts: ref.ts };
     },
 
     /** Posts timeline lines as replies in the incident message's thread (chunked). Returns how many messages were posted. */
@@ -170,10 +261,32 @@ export function createSlackActivities(deps: SlackActivityDeps) {
         current = current ? `${current}\n${line}` : line;
       }
       if (current) chunks.push(current);
-      for (const text of chunks) {
+      let posted = 0;
+      for (const [i, text] of chunks.entries()) {
+        if (input.key) {
+          const ref = await postOnce({ channel: input.channel, thread_ts: input.threadTs, text }, { event_type: TIMELINE_EVENT, event_payload: { key: input.key, chunk: i } });
+          if (!ref.existed) posted++;
+          continue;
+        }
         await slack('chat.postMessage', () => web.chat.postMessage({ channel: input.channel, thread_ts: input.threadTs, text, unfurl_links: false, unfurl_media: false }));
+        posted++;
       }
-      return { posted: chunks.length };
+      return { posted };
+    },
+
+    /** A direct message to each user (conversations.open + chat.postMessage), once per key and user. */
+    async sendDirectMessages(input: SendDirectMessagesInput): Promise<{ sent: number; already: number }> {
+      let sent = 0;
+      let already = 0;
+      for (const user of new Set(input.users)) {
+        const opened = await slack('conversations.open', () => web.conversations.open({ users: user }));
+        const channel = opened.channel?.id;
+        if (!channel) throw ApplicationFailure.nonRetryable('Slack conversations.open answered without a channel', 'SlackApiError');
+        const ref = await postOnce({ channel, text: escapeMrkdwn(input.text) }, { event_type: NOTICE_EVENT, event_payload: { key: input.key } });
+        if (ref.existed) already++;
+        else sent++;
+      }
+      return { sent, already };
     },
   };
 }
@@ -190,6 +303,9 @@ export function unconfiguredSlackActivities(): SlackActivities {
       return fail();
     },
     async postIncidentThread() {
+      return fail();
+    },
+    async sendDirectMessages() {
       return fail();
     },
   };

@@ -25,6 +25,10 @@ import { stateQuery } from '../workflows/definitions.js';
 import { baselineDisableKey, hitsQuery } from './baseline-workflow.js';
 import { runPureBenchmarks, type Row } from './pure.js';
 import { runRotationBench } from './rotation.js';
+import { runSlackBench } from './slack.js';
+import { runInventoryBench } from './inventory.js';
+import { runConsentBench } from './consents.js';
+import { runWafBench } from './waf.js';
 import { openLoop, renderRows, summarise } from './stats.js';
 
 const scale = Number(process.env.BULWARK_BENCH_SCALE ?? '1');
@@ -170,8 +174,9 @@ const cBase = summarise(stormBase.latencies);
 const ratio = (x: number, y: number) => Math.round((x / y) * 100) / 100;
 // (d) Rotation: secrets rotated per second by the rotation workflow, beside a plain script making
 // the same four Secrets Manager calls (bench/rotation.ts), on the same servers.
-log(`(d) rotation: ${n(200)} secrets, each side…`);
-const rotation = await runRotationBench({ n: n(200), temporalAddress: temporal.address, awsEndpoint: moto.address, log });
+// The issue's fleet size: 1,000 secrets per side.
+log(`(d) rotation: ${n(1000)} secrets, each side…`);
+const rotation = await runRotationBench({ n: n(1000), temporalAddress: temporal.address, awsEndpoint: moto.address, log });
 
 const rows: Row[] = [
   { metric: `(a) alert→key disabled p50 ms (${a.n}/side, ${LATENCY_RATE}/s total)`, bulwark: a.p50, baseline: aBase.p50, ratio: ratio(a.p50, aBase.p50), target: '≤ 1.3× baseline', pass: a.p50 <= 1.3 * aBase.p50 },
@@ -195,6 +200,34 @@ rows.push(
   { metric: `(d) secrets rotated per second (${rotation.n}, concurrency ${rotation.concurrency})`, bulwark: rotation.bulwarkPerSecond, baseline: rotation.baselinePerSecond, ratio: rotation.ratio, target: '≥ 0.5× baseline (durable, verified)', pass: rotation.ratio >= 0.5 },
   { metric: '(d) rotations verified in AWS / failed', bulwark: `${rotation.verifiedRotated} / ${rotation.bulwarkFailed}`, baseline: `- / ${rotation.baselineFailed}`, target: `all ${rotation.n}, none failed`, pass: rotation.verifiedRotated === rotation.n && rotation.bulwarkFailed === 0 },
 );
+// (f) Inventory (issue 9): a full posture scan of N endpoints beside the bare GetRestApis +
+// GetResources pagination over the same APIs (bench/inventory.ts), on the same moto.
+log(`(f) inventory: ${n(500)} endpoints…`);
+const inventory = await runInventoryBench({ awsEndpoint: moto.address, n: n(500), log });
+rows.push(
+  { metric: `(f) inventory scan ms (${inventory.endpoints} endpoints, ${inventory.apis} APIs, median of ${inventory.runs})`, bulwark: inventory.scanMs, baseline: inventory.baselineMs, ratio: inventory.ratio, target: 'report; < 60 s for 500', pass: inventory.scanMs < 60_000 },
+  { metric: '(f) inventory AWS calls per scan', bulwark: inventory.scanApiCalls, baseline: inventory.baselineApiCalls, target: 'report' },
+);
+// (e) Consents (issue 9): consents revoked per second by a consents.revoke step (batches, heartbeats,
+// verification) beside a plain script making the same HTTP calls, against one local consent store.
+log(`(e) consents: ${n(5000)} consents, each side…`);
+const consents = await runConsentBench({ n: n(5000), temporalAddress: temporal.address, awsEndpoint: moto.address, log });
+rows.push(
+  { metric: `(e) consents revoked per second (${consents.n}, batches of ${consents.batchSize}, ${consents.concurrency} in flight)`, bulwark: consents.bulwarkPerSecond, baseline: consents.baselinePerSecond, ratio: consents.ratio, target: 'report (durable, resumable, verified)' },
+  { metric: '(e) consents revoked exactly once (read back from the store)', bulwark: `${consents.bulwarkRevokedOnce}/${consents.n}`, baseline: `${consents.baselineRevokedOnce}/${consents.n}`, target: 'all', pass: consents.bulwarkRevokedOnce === consents.n },
+);
+// (h) WAF (issue 9): N threat-intel indicators synced into an IP set (validated, one Get→Update per
+// family with the lock token, verified) beside a plain script's Get+Update per batch of 500 (bench/waf.ts).
+log(`(h) waf: ${n(10_000)} indicators into an IP set, each side…`);
+const waf = await runWafBench({ n: Math.min(10_000, n(10_000)), temporalAddress: temporal.address, awsEndpoint: moto.address, log });
+rows.push(
+  { metric: `(h) IP-set sync: indicators per second (${waf.n}; baseline: batches of ${waf.batchSize})`, bulwark: waf.bulwarkPerSecond, baseline: waf.baselinePerSecond, ratio: waf.ratio, target: 'report (validated, verified, durable)' },
+  { metric: '(h) IP-set sync: seconds, and re-sync of the unchanged feed', bulwark: `${waf.bulwarkSeconds} / ${waf.resyncSeconds}`, baseline: waf.baselineSeconds, target: 'report' },
+  { metric: '(h) IP-set entries read back', bulwark: `${waf.verified}/${waf.n}`, baseline: `${waf.baselineVerified}/${waf.n}`, target: 'all', pass: waf.verified === waf.n },
+);
+// (g) Slack (issue 6): signed Approve click → intake → Update → step started, beside the bare Update (bench/slack.ts).
+log(`(g) slack: ${n(40)} clicks and ${n(40)} bare Updates…`);
+rows.push(...(await runSlackBench({ n: n(40), temporalAddress: temporal.address, awsEndpoint: moto.address, log })).rows);
 rows.push(...pure.rows);
 console.log(renderRows(rows));
 const result = {

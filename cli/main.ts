@@ -2,12 +2,16 @@ import { Command, CommanderError } from 'commander';
 import { registerAuditCommands, registerReportCommand } from './commands/audit.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDevCommand } from './commands/dev.js';
+import { registerIamCommands } from './commands/iam.js';
 import { registerIncidentCommands } from './commands/incident.js';
+import { registerInventoryCommands } from './commands/inventory.js';
 import { registerPlaybookCommands } from './commands/playbook.js';
 import { registerRegulatorCommands } from './commands/regulators.js';
 import { registerRotateCommands } from './commands/rotate.js';
 import { registerRunCommands } from './commands/run.js';
 import { registerScheduleCommands } from './commands/schedule.js';
+import { registerIntelCommands } from './commands/intel.js';
+import { registerCertCommands } from './commands/cert.js';
 import { CliError, explain } from './errors.js';
 
 /** `bulwark`: exit 0 ok, 1 failure, 2 usage error; errors are one line unless --verbose. */
@@ -41,6 +45,11 @@ AWS_ENDPOINT_URL, BULWARK_WEBHOOK_SECRET, BULWARK_INTAKE_PORT … (README: Confi
   registerRegulatorCommands(program);
   registerRotateCommands(program);
   registerScheduleCommands(program);
+  registerIntelCommands(program);
+  // After rotate: also adds `rotate cert <name>`.
+  registerCertCommands(program);
+  registerInventoryCommands(program);
+  registerIamCommands(program);
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
   for (const cmd of program.commands.flatMap((c) => c.commands)) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
   return program;

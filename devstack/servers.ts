@@ -138,7 +138,16 @@ async function reuseOrCheckFree(kind: string, port: number, healthy: () => Promi
   throw new Error(`port ${port} is taken by something that is not ${kind}: free it or choose another port (${hint})`);
 }
 
-export async function startTemporal(opts: { port: number; uiPort?: number; dbFile?: string; headless?: boolean; namespaces?: string[]; logFile?: string }): Promise<RunningServer> {
+export async function startTemporal(opts: {
+  port: number;
+  uiPort?: number;
+  dbFile?: string;
+  headless?: boolean;
+  namespaces?: string[];
+  logFile?: string;
+  /** The codec server the Web UI calls to show decrypted payloads (e.g. http://127.0.0.1:8787/codec). */
+  uiCodecEndpoint?: string;
+}): Promise<RunningServer> {
   const address = `127.0.0.1:${opts.port}`;
   const healthy = () => temporalHealthy(address);
   const reused = await reuseOrCheckFree('a Temporal server', opts.port, healthy, address, '--temporal-port / BULWARK_DEV_TEMPORAL_PORT');
@@ -150,6 +159,7 @@ export async function startTemporal(opts: { port: number; uiPort?: number; dbFil
   args.push('--search-attribute', 'BulwarkClientId=Keyword');
   if (opts.headless || opts.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(opts.uiPort));
+  if (opts.uiCodecEndpoint && !args.includes('--headless')) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
   if (opts.dbFile) {
     mkdirSync(dirname(opts.dbFile), { recursive: true });
     args.push('--db-filename', opts.dbFile);

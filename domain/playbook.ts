@@ -19,6 +19,8 @@ export interface ThrottleLimits {
 export interface PlaybookDefaults {
   throttle: ThrottleLimits;
   throttleTtlSeconds: number;
+  /** Present only when a consent store is configured (issue 9): playbooks gate consent steps on it. */
+  consents?: { batchSize: number };
 }
 
 export const DEFAULT_PLAYBOOK_SETTINGS: PlaybookDefaults = {

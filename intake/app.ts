@@ -9,6 +9,9 @@ import { describeErrors, fileLabel, loadApprovals, PlaybookCatalog, SHIPPED_APPR
 import { createIntakeServer, listen } from './server.js';
 import { createSlackHandler } from './slack-app.js';
 import { codecHandlerFromConfig } from './codec-server.js';
+import { createCrlHandler } from './crl.js';
+import { createAwsClients } from '../activities/clients.js';
+import { configuredIntel } from './intel.js';
 
 export interface RunningIntake {
   server: Server;
@@ -33,6 +36,7 @@ export async function startIntake(opts: { config: Config; client: Client; logger
     sources,
     slack,
     codec: codecHandlerFromConfig(config),
+    crl: createCrlHandler({ settings: config.certificates, s3: config.certificates.crlBucket ? createAwsClients(config.aws).s3 : undefined }),
     logger: opts.logger,
     nowSeconds: opts.nowSeconds,
   });
@@ -70,5 +74,5 @@ export function configuredCatalog(config: Config, logger: Logger, opts: { watch?
 /** The deliverer every entry point uses (HTTP intake, Lambda, CLI): configured playbooks and client correlation. */
 export function createDeliverer(config: Config, client: Client, logger: Logger, catalog: PlaybookCatalog = configuredCatalog(config, logger)): AlertDeliverer {
   const correlator = new ClientCorrelator(client, config.temporal.namespace, config.intake.correlationWindowSeconds, logger);
-  return new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config), { catalog, correlator, slack: Boolean(config.slack.channel && config.slack.botToken), auditAnchors: Boolean(config.audit.signingKeyId) });
+  return new AlertDeliverer(client, config.temporal.taskQueue, playbookDefaults(config), { catalog, correlator, slack: Boolean(config.slack.channel && config.slack.botToken), auditAnchors: Boolean(config.audit.signingKeyId), intel: configuredIntel(config, logger) });
 }

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import type { Config } from '../temporal.config.js';
@@ -290,8 +291,18 @@ export function codecFromConfig(config: Pick<Config, 'codec' | 'aws'>, kms?: KMS
   return codec;
 }
 
-/** `{ dataConverter }` for Client / Worker options: empty when the codec is off, so nothing changes. */
+/**
+ * The failure converter that moves failure messages and stacks into an encoded payload, so the codec
+ * encrypts them too. A path, because the worker must bundle it into the workflow sandbox as well.
+ */
+export const FAILURE_CONVERTER_PATH = fileURLToPath(new URL('./failure-converter.js', import.meta.url));
+
+/**
+ * `{ dataConverter }` for Client / Worker options: empty when the codec is off, so nothing changes.
+ * With the codec on, failures are encrypted as well (the worker also needs FAILURE_CONVERTER_PATH in
+ * its workflow bundle: see worker/bundle.ts).
+ */
 export function codecDataConverter(config: Pick<Config, 'codec' | 'aws'>, kms?: KMSClient): { dataConverter?: DataConverter } {
   const codec = codecFromConfig(config, kms);
-  return codec ? { dataConverter: { payloadCodecs: [codec] } } : {};
+  return codec ? { dataConverter: { payloadCodecs: [codec], failureConverterPath: FAILURE_CONVERTER_PATH } } : {};
 }

@@ -9,6 +9,7 @@ import type { incidentWorkflow } from '../workflows/incident.js';
 import { CLIENT_ID_ATTRIBUTE, clientAttributeValue, type ClientCorrelator } from './correlation.js';
 import { shippedCatalog, type PlaybookCatalog } from './playbook-catalog.js';
 import { signalWithStartReportingStart } from './temporal-client.js';
+import { enrichAlert, type AlertEnricher } from './intel.js';
 
 export interface DelivererOptions {
   /** Continue-as-new threshold for new incidents (tests lower it). */
@@ -21,6 +22,8 @@ export interface DelivererOptions {
   slack?: boolean;
   /** New incidents have their audit chain signed by KMS (the worker must have a signing key). */
   auditAnchors?: boolean;
+  /** Enriches alerts from threat-intel feeds before routing (intake/intel.ts). */
+  intel?: AlertEnricher;
 }
 
 export interface Delivered {
@@ -99,8 +102,10 @@ export class AlertDeliverer {
     };
     // Planned here, not in the workflow: the plan in the input pins the playbook version the
     // incident runs with, whatever is deployed later. (Ignored when the incident already exists.)
-    const { plan, routing } = this.catalog.plan(first.alert, this.defaults);
-    const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert: first.alert, openedBy, defaults: this.defaults, plan, routing, historyLimit: this.opts.historyLimit, slack: this.opts.slack, auditAnchors: this.opts.auditAnchors };
+    // Threat intel (issue 9): a source IP on a loaded feed adds details.intel, which routing sees.
+    const alert = await enrichAlert(this.opts.intel, first.alert);
+    const { plan, routing } = this.catalog.plan(alert, this.defaults);
+    const input: IncidentInput = { incidentId: workflowId, fingerprint: fp, alert, openedBy, defaults: this.defaults, plan, routing, historyLimit: this.opts.historyLimit, slack: this.opts.slack, auditAnchors: this.opts.auditAnchors };
     try {
       const clientId = first.alert.subject.clientId;
       const joined = clientId && this.correlator ? await this.joinClientIncident(clientId, workflowId, fp, delivery, first.alert.type) : undefined;

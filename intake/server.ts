@@ -24,6 +24,8 @@ export interface IntakeOptions {
   slack?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** The payload codec endpoints for the Temporal UI (intake/codec-server.ts); resolves false for other paths. */
   codec?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+  /** GET /crl/<ca>.crl, the certificate revocation lists (intake/crl.ts); resolves false for other paths. */
+  crl?: (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
 }
 
 /** Every route, for 404 answers and 405 checks. */
@@ -38,6 +40,7 @@ export const INTAKE_ROUTES = [
   'POST /slack/events',
   'POST /codec/encode',
   'POST /codec/decode',
+  'GET /crl/<ca>.crl',
 ] as const;
 const KNOWN_PATHS = ['/v1/alerts', '/v1/alerts/guardduty', '/v1/alerts/securityhub', '/v1/alerts/alertmanager', '/healthz', '/metrics'];
 const MAPPED_PREFIX = '/v1/alerts/mapped/';
@@ -211,6 +214,10 @@ export function createIntakeServer(opts: IntakeOptions): Server {
     if (opts.codec && path?.startsWith('/codec/')) {
       const codec = opts.codec;
       return done(codec(req, res).then((handled) => void (handled || send(res, 404, { error: 'not-found' }))));
+    }
+    if (opts.crl && path?.startsWith('/crl/')) {
+      const crl = opts.crl;
+      return done(crl(req, res).then((handled) => void (handled || send(res, 404, { error: 'not-found' }))));
     }
     if (req.method === 'POST' && path?.startsWith(MAPPED_PREFIX)) return timed(() => postMapped(req, res, path.slice(MAPPED_PREFIX.length)));
     switch (route) {

@@ -6,8 +6,13 @@ import { WorkflowUpdateFailedError, WorkflowUpdateStage, type Client } from '@te
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { IncidentMemo } from '../domain/incident.js';
 import {
+  ABORT_MODAL_CALLBACK,
   BlockActionsPayload,
   ButtonValue,
+  CHANGES_MODAL_CALLBACK,
+  ChangesModalMetadata,
+  inputValue,
+  SKIP_MODAL_CALLBACK,
   parseJson,
   parseSlashText,
   REASON_ACTION,
@@ -28,10 +33,27 @@ import {
   SLACK_TIMESTAMP_HEADER,
   verifySlackSignature,
 } from '../domain/slack/signature.js';
-import { APPROVE_ACTION, escapeMrkdwn, incidentBlocks, incidentText, incidentView, REJECT_ACTION, rejectModal } from '../domain/slack/view.js';
+import {
+  ABORT_ACTION,
+  APPROVE_ACTION,
+  CHANGE_ACTION,
+  changesModal,
+  escapeMrkdwn,
+  incidentBlocks,
+  incidentText,
+  incidentView,
+  PARAM_ACTION,
+  paramBlock,
+  reasonModal,
+  REJECT_ACTION,
+  rejectModal,
+  RETRY_ACTION,
+  SKIP_ACTION,
+} from '../domain/slack/view.js';
+import { coerceLike, tunableParams, type ParamChanges } from '../domain/approval-changes.js';
 import type { Config } from '../temporal.config.js';
 import type { Logger } from '../telemetry/logger.js';
-import { approveUpdate, rejectUpdate, stateQuery } from '../workflows/definitions.js';
+import { abortUpdate, approveUpdate, rejectUpdate, retryUpdate, skipUpdate, stateQuery } from '../workflows/definitions.js';
 import { operatorAlert } from '../domain/operator-alert.js';
 import type { AlertDeliverer } from './deliver.js';
 import { BodyTooLarge, readBody, header } from './http.js';
@@ -71,6 +93,8 @@ const INLINE_ANSWER_MS = 2000;
 const OUTCOME_WAIT_MS = 1000;
 
 type AckBody = string | Record<string, unknown> | undefined;
+/** A view_submission ack: empty, or `response_action: errors` naming the input to show a message under. */
+type ViewAck = (response?: Record<string, unknown>) => Promise<void>;
 
 export function createSlackHandler(opts: SlackHandlerOptions): SlackHandler {
   const slack = opts.config.slack;
@@ -115,7 +139,8 @@ export function createSlackHandler(opts: SlackHandlerOptions): SlackHandler {
     }
   }
 
-  type Decision = { kind: 'approve' | 'reject'; incidentId: string; step: string; digest?: string; user: string; reason?: string; updateId: string };
+  type Kind = 'approve' | 'reject' | 'retry' | 'skip' | 'abort';
+  type Decision = { kind: Kind; incidentId: string; step: string; digest?: string; user: string; reason?: string; changes?: ParamChanges; updateId: string };
   type DecisionOutcome = { accepted: true; status?: string } | { accepted: false; message: string };
 
   /**
@@ -132,10 +157,19 @@ export function createSlackHandler(opts: SlackHandlerOptions): SlackHandler {
       return { accepted: false, message: /not waiting for approval/.test(reason) ? `already decided — ${reason}` : reason };
     };
     try {
-      const update =
+      const o = { updateId: d.updateId, waitForStage: WorkflowUpdateStage.ACCEPTED } as const;
+      const step = { step: d.step, by, ...(d.digest ? { digest: d.digest } : {}) };
+      // The same Updates (and so the same validators) as `bulwark incident approve|reject|retry|skip|abort`.
+      const update: { result(): Promise<string> } =
         d.kind === 'approve'
-          ? await handle.startUpdate(approveUpdate, { args: [{ step: d.step, by, ...(d.digest ? { digest: d.digest } : {}) }], updateId: d.updateId, waitForStage: WorkflowUpdateStage.ACCEPTED })
-          : await handle.startUpdate(rejectUpdate, { args: [{ step: d.step, by, reason: d.reason, ...(d.digest ? { digest: d.digest } : {}) }], updateId: d.updateId, waitForStage: WorkflowUpdateStage.ACCEPTED });
+          ? await handle.startUpdate(approveUpdate, { args: [{ ...step, ...(d.reason ? { reason: d.reason } : {}), ...(d.changes ? { changes: d.changes } : {}) }], ...o })
+          : d.kind === 'reject'
+            ? await handle.startUpdate(rejectUpdate, { args: [{ ...step, reason: d.reason }], ...o })
+            : d.kind === 'retry'
+              ? await handle.startUpdate(retryUpdate, { args: [{ step: d.step, by }], ...o })
+              : d.kind === 'skip'
+                ? await handle.startUpdate(skipUpdate, { args: [{ step: d.step, by, reason: d.reason }], ...o })
+                : await handle.startUpdate(abortUpdate, { args: [{ by, reason: d.reason }], ...o });
       const result = update.result().then(
         (status) => ({ ok: true as const, status }),
         (err: unknown) => ({ ok: false as const, err }),
@@ -156,75 +190,184 @@ export function createSlackHandler(opts: SlackHandlerOptions): SlackHandler {
     }
   }
 
-  const verb = (kind: 'approve' | 'reject') => (kind === 'approve' ? 'approve' : 'reject');
+  const NOUN: Record<Kind, string> = { approve: 'Approval', reject: 'Rejection', retry: 'Retry', skip: 'Skip', abort: 'Abort' };
+  const AFTER: Record<Kind, (status?: string) => string> = {
+    approve: (status) => (status === 'awaiting-approval' ? ': more approvals are needed before it runs.' : status ? `: the step is ${status}.` : ': the step runs now.'),
+    reject: () => '.',
+    retry: (status) => (status ? `: the step is ${status}.` : ': the step runs again now.'),
+    skip: () => ': the playbook goes on.',
+    abort: () => ': reversible steps are undone and the incident closes as aborted.',
+  };
+  const what = (d: Decision) => (d.kind === 'abort' ? escapeMrkdwn(d.incidentId) : `\`${escapeMrkdwn(d.step)}\` on ${escapeMrkdwn(d.incidentId)}`);
   const outcomeText = (d: Decision, o: DecisionOutcome) =>
     o.accepted
-      ? `:white_check_mark: ${d.kind === 'approve' ? 'Approval' : 'Rejection'} of \`${escapeMrkdwn(d.step)}\` on ${escapeMrkdwn(d.incidentId)} accepted${d.kind === 'reject' ? '.' : o.status === 'awaiting-approval' ? ': more approvals are needed before it runs.' : o.status ? `: the step is ${o.status}.` : ': the step runs now.'}`
-      : `:no_entry: Could not ${verb(d.kind)} \`${escapeMrkdwn(d.step)}\` on ${escapeMrkdwn(d.incidentId)}: ${escapeMrkdwn(o.message)}`;
+      ? `:white_check_mark: ${NOUN[d.kind]}${d.changes ? ' with changes' : ''} of ${what(d)} accepted${AFTER[d.kind](o.status)}`
+      : `:no_entry: Could not ${d.kind} ${what(d)}: ${escapeMrkdwn(o.message)}`;
 
-  // --- Approve button: ack, then the Update; the outcome goes to the clicker only. ---
-  app.action(APPROVE_ACTION, async ({ ack, body, client, context }) => {
-    await ack();
+  /** A click's payload and button value, or undefined after telling the clicker what was wrong. */
+  async function clicked(body: unknown, client: WebClient, actionId: string) {
     const parsed = BlockActionsPayload.safeParse(body);
-    if (!parsed.success) return log.warn({ issues: parsed.error.issues.length }, 'block_actions payload refused');
-    const p = parsed.data;
-    const action = p.actions.find((a) => a.action_id === APPROVE_ACTION)!;
-    const where = { channel: p.channel?.id ?? p.container?.channel_id, user: p.user.id, responseUrl: p.response_url };
-    const value = parseJson(ButtonValue, action.value);
-    if (!value.ok) return tell(client, where, `:warning: This button carries no valid incident step (${escapeMrkdwn(value.message)}).`);
-    const d: Decision = { kind: 'approve', ...value.value, user: p.user.id, updateId: clickId('approve', value.value, p.user.id, action) };
-    const outcome = await decide(d);
-    // A Slack retry of a click already handled says nothing twice.
-    if (context.retryNum && (outcome.accepted || /already decided/.test(outcome.message))) return;
-    await tell(client, where, outcomeText(d, outcome));
-  });
-
-  // --- Reject button: a modal collects the reason (trigger_id is valid for 3 s, so open it first). ---
-  app.action(REJECT_ACTION, async ({ ack, body, client }) => {
-    await ack();
-    const parsed = BlockActionsPayload.safeParse(body);
-    if (!parsed.success) return log.warn({ issues: parsed.error.issues.length }, 'block_actions payload refused');
-    const p = parsed.data;
-    const action = p.actions.find((a) => a.action_id === REJECT_ACTION)!;
-    const where = { channel: p.channel?.id ?? p.container?.channel_id, user: p.user.id, responseUrl: p.response_url };
-    const value = parseJson(ButtonValue, action.value);
-    if (!value.ok) return tell(client, where, `:warning: This button carries no valid incident step (${escapeMrkdwn(value.message)}).`);
-    if (!p.trigger_id) return tell(client, where, ':warning: Slack sent no trigger to open the reason dialog; use `bulwark incident reject … --reason`.');
-    const meta: RejectModalMetadata = { ...value.value, ...(where.channel ? { channel: where.channel } : {}) };
-    await client.views.open({
-      trigger_id: p.trigger_id,
-      view: rejectModal({ callbackId: REJECT_MODAL_CALLBACK, reasonBlock: REASON_BLOCK, reasonAction: REASON_ACTION, privateMetadata: JSON.stringify(meta), incidentId: value.value.incidentId, step: value.value.step }) as never,
-    });
-  });
-
-  // --- Reject modal submitted: try the Update within the ack budget so a refusal shows in the modal. ---
-  app.view(REJECT_MODAL_CALLBACK, async ({ ack, body, client }) => {
-    const parsed = ViewSubmissionPayload.safeParse(body);
     if (!parsed.success) {
-      await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'invalid submission' } });
-      return;
+      log.warn({ issues: parsed.error.issues.length }, 'block_actions payload refused');
+      return undefined;
     }
     const p = parsed.data;
-    const meta = parseJson(RejectModalMetadata, p.view.private_metadata);
-    if (!meta.ok) {
-      await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'this dialog no longer names a valid step' } });
-      return;
+    const action = p.actions.find((a) => a.action_id === actionId)!;
+    const where = { channel: p.channel?.id ?? p.container?.channel_id, user: p.user.id, responseUrl: p.response_url };
+    const value = parseJson(ButtonValue, action.value);
+    if (!value.ok) {
+      await tell(client, where, `:warning: This button carries no valid incident step (${escapeMrkdwn(value.message)}).`);
+      return undefined;
     }
-    const reason = rejectReason(p);
-    if (!reason) {
-      await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'a rejection needs a reason' } });
-      return;
-    }
-    const d: Decision = { kind: 'reject', incidentId: meta.value.incidentId, step: meta.value.step, digest: meta.value.digest, user: p.user.id, reason, updateId: `slack-reject-${meta.value.step}-${p.user.id}-${(body as { view?: { id?: string } }).view?.id ?? Date.now()}` };
-    const where = { channel: meta.value.channel, user: p.user.id };
+    return { p, action, where, value: value.value };
+  }
+
+  // --- Approve / Retry now: ack, then the Update; the outcome goes to the clicker only. ---
+  for (const [actionId, kind] of [[APPROVE_ACTION, 'approve'], [RETRY_ACTION, 'retry']] as const) {
+    app.action(actionId, async ({ ack, body, client, context }) => {
+      await ack();
+      const c = await clicked(body, client, actionId);
+      if (!c) return;
+      const d: Decision = { kind, ...c.value, ...(kind === 'retry' ? { digest: undefined } : {}), user: c.p.user.id, updateId: clickId(kind, c.value, c.p.user.id, c.action) };
+      const outcome = await decide(d);
+      // A Slack retry of a click already handled says nothing twice.
+      if (context.retryNum && (outcome.accepted || /already decided/.test(outcome.message))) return;
+      await tell(client, c.where, outcomeText(d, outcome));
+    });
+  }
+
+  // --- Reject / Skip / Abort: a modal collects the reason (trigger_id is valid for 3 s, so open it first). ---
+  const REASON_MODALS = [
+    { actionId: REJECT_ACTION, callbackId: REJECT_MODAL_CALLBACK, kind: 'reject' },
+    { actionId: SKIP_ACTION, callbackId: SKIP_MODAL_CALLBACK, kind: 'skip' },
+    { actionId: ABORT_ACTION, callbackId: ABORT_MODAL_CALLBACK, kind: 'abort' },
+  ] as const;
+  for (const m of REASON_MODALS) {
+    app.action(m.actionId, async ({ ack, body, client }) => {
+      await ack();
+      const c = await clicked(body, client, m.actionId);
+      if (!c) return;
+      if (!c.p.trigger_id) return tell(client, c.where, `:warning: Slack sent no trigger to open the reason dialog; use \`bulwark incident ${m.kind} … --reason\`.`);
+      const meta: RejectModalMetadata = { ...c.value, ...(c.where.channel ? { channel: c.where.channel } : {}) };
+      const common = { callbackId: m.callbackId, reasonBlock: REASON_BLOCK, reasonAction: REASON_ACTION, privateMetadata: JSON.stringify(meta) };
+      const { incidentId, step } = c.value;
+      const view =
+        m.kind === 'reject'
+          ? rejectModal({ ...common, incidentId, step })
+          : m.kind === 'skip'
+            ? reasonModal({ ...common, title: 'Skip step', submit: 'Skip', intro: `Skip \`${escapeMrkdwn(step)}\` of ${escapeMrkdwn(incidentId)}? It will not run again; the playbook goes on with the next steps.` })
+            : reasonModal({ ...common, title: 'Abort incident', submit: 'Abort', intro: `Abort ${escapeMrkdwn(incidentId)}? The playbook stops, reversible steps are undone (last first) and the incident closes as aborted.` });
+      await client.views.open({ trigger_id: c.p.trigger_id, view: view as never });
+    });
+
+    // Submitted: try the Update within the ack budget so a refusal shows in the modal.
+    app.view(m.callbackId, async ({ ack, body, client }) => {
+      const parsed = ViewSubmissionPayload.safeParse(body);
+      if (!parsed.success) {
+        await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'invalid submission' } });
+        return;
+      }
+      const p = parsed.data;
+      const meta = parseJson(RejectModalMetadata, p.view.private_metadata);
+      if (!meta.ok) {
+        await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: 'this dialog no longer names a valid step' } });
+        return;
+      }
+      const reason = rejectReason(p);
+      if (!reason) {
+        await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: `${m.kind === 'reject' ? 'a rejection' : m.kind === 'skip' ? 'skipping a step' : 'aborting'} needs a reason` } });
+        return;
+      }
+      const viewId = (body as { view?: { id?: string } }).view?.id ?? String(Date.now());
+      const d: Decision = {
+        kind: m.kind,
+        incidentId: meta.value.incidentId,
+        step: meta.value.step,
+        digest: m.kind === 'reject' ? meta.value.digest : undefined,
+        user: p.user.id,
+        reason,
+        updateId: `slack-${m.kind}-${meta.value.step}-${p.user.id}-${viewId}`.slice(0, 256),
+      };
+      await submitDecision(d, ack as ViewAck, client, meta.value.channel, REASON_BLOCK);
+    });
+  }
+
+  /** Sends a modal's decision; a refusal known within the ack budget is shown in the modal, at `errorBlock`. */
+  async function submitDecision(d: Decision, ack: ViewAck, client: WebClient, channel: string | undefined, errorBlock: string | ((message: string) => string)) {
     const running = decide(d);
     const early = await within(running, INLINE_ANSWER_MS);
     if (early && !early.accepted) {
-      await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: early.message.slice(0, 2000) } });
+      const block = typeof errorBlock === 'string' ? errorBlock : errorBlock(early.message);
+      await ack({ response_action: 'errors', errors: { [block]: early.message.slice(0, 2000) } });
       return;
     }
     await ack();
-    await tell(client, where, outcomeText(d, early ?? (await running)));
+    await tell(client, { channel, user: d.user }, outcomeText(d, early ?? (await running)));
+  }
+
+  // --- Approve with changes: a modal with the step's tuning parameters, prefilled from the workflow. ---
+  app.action(CHANGE_ACTION, async ({ ack, body, client }) => {
+    await ack();
+    const c = await clicked(body, client, CHANGE_ACTION);
+    if (!c) return;
+    if (!c.p.trigger_id) return tell(client, c.where, ':warning: Slack sent no trigger to open the dialog; use `bulwark incident approve … --set name=value`.');
+    let state;
+    try {
+      state = await opts.client.workflow.getHandle(c.value.incidentId).query(stateQuery);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return tell(client, c.where, `no incident ${escapeMrkdwn(c.value.incidentId)}`);
+      throw err;
+    }
+    const step = state.plan.steps.find((x) => x.id === c.value.step);
+    const shown: Record<string, string | number | boolean> = {};
+    for (const k of tunableParams(step?.action ?? '')) {
+      const v = step?.with[k];
+      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') shown[k] = v;
+    }
+    if (!step || Object.keys(shown).length === 0) return tell(client, c.where, `:warning: \`${escapeMrkdwn(c.value.step)}\` has no parameters that can be changed on approval.`);
+    const meta: ChangesModalMetadata = { ...c.value, ...(c.where.channel ? { channel: c.where.channel } : {}), shown };
+    await client.views.open({
+      trigger_id: c.p.trigger_id,
+      view: changesModal({ callbackId: CHANGES_MODAL_CALLBACK, privateMetadata: JSON.stringify(meta), incidentId: c.value.incidentId, step: step.id, title: step.title, params: shown }) as never,
+    });
+  });
+
+  app.view(CHANGES_MODAL_CALLBACK, async ({ ack, body, client }) => {
+    const parsed = ViewSubmissionPayload.safeParse(body);
+    const meta = parsed.success ? parseJson(ChangesModalMetadata, parsed.data.view.private_metadata) : undefined;
+    if (!parsed.success || !meta?.ok) {
+      await ack({ response_action: 'errors', errors: { comment: 'this dialog no longer names a valid step' } });
+      return;
+    }
+    const p = parsed.data;
+    const changes: ParamChanges = {};
+    const errors: Record<string, string> = {};
+    for (const [param, before] of Object.entries(meta.value.shown)) {
+      const typed = inputValue(p, paramBlock(param), PARAM_ACTION);
+      if (typed === undefined) errors[paramBlock(param)] = `${param} needs a value`;
+      else if (String(before) !== typed) changes[param] = coerceLike(before, typed);
+    }
+    if (Object.keys(errors).length) {
+      await ack({ response_action: 'errors', errors });
+      return;
+    }
+    const viewId = (body as { view?: { id?: string } }).view?.id ?? String(Date.now());
+    const d: Decision = {
+      kind: 'approve',
+      incidentId: meta.value.incidentId,
+      step: meta.value.step,
+      digest: meta.value.digest,
+      user: p.user.id,
+      reason: inputValue(p, 'comment', 'comment'),
+      ...(Object.keys(changes).length ? { changes } : {}),
+      updateId: `slack-approve-changes-${meta.value.step}-${p.user.id}-${viewId}`.slice(0, 256),
+    };
+    // The validator names the field it refuses ("rateLimit: …"): show the message under that input.
+    const first = Object.keys(meta.value.shown)[0]!;
+    await submitDecision(d, ack as ViewAck, client, meta.value.channel, (message) => {
+      const named = Object.keys(meta.value.shown).find((k) => new RegExp(`\\b${k}\\b`).test(message));
+      return paramBlock(named ?? first);
+    });
   });
 
   // --- /bulwark (whatever the command is called in the workspace) ---

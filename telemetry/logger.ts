@@ -1,4 +1,5 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { REDACTED, scrubSecrets } from './scrub.js';
 
 export type { Logger };
 
@@ -21,6 +22,19 @@ export const REDACT_PATHS = [
   '*.signingSecret',
   '*.serverToken',
   '*.basicPassword',
+  '*.bearerToken',
+  '*.privateKey',
+  '*.privateKeyPem',
+  '*.SecretAccessKey',
+  '*.secretAccessKey',
+  '*.SecretBinary',
+  '*.Plaintext',
+  '*.newValue',
+  '*.ClientSecret',
+  '*.client_secret',
+  'req.headers.cookie',
+  '*.headers.authorization',
+  '*.headers.Authorization',
   'req.headers["x-slack-signature"]',
   'config.temporal.apiKey',
   'config.intake.webhookSecret',
@@ -29,8 +43,17 @@ export const REDACT_PATHS = [
   'config.codec.serverToken',
   'config.sources.alertmanager.bearerToken',
   'config.sources.alertmanager.basicPassword',
+  'config.consents.token',
 ];
 
-export function createLogger(level: string = process.env.BULWARK_LOG_LEVEL ?? 'info', name = 'bulwark'): Logger {
-  return pino({ name, level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+/**
+ * Redact paths catch secrets under known keys; the value scrubber (telemetry/scrub.ts) catches
+ * secret-looking values anywhere in the finished line. BULWARK_LOG_FILE sends the logs to a file
+ * (appended) instead of stdout.
+ */
+export function createLogger(level: string = process.env.BULWARK_LOG_LEVEL ?? 'info', name = 'bulwark', destination?: DestinationStream): Logger {
+  const file = process.env.BULWARK_LOG_FILE;
+  const dest = destination ?? (file ? pino.destination({ dest: file, append: true, sync: true, mkdir: true }) : undefined);
+  const options = { name, level, redact: { paths: REDACT_PATHS, censor: REDACTED }, hooks: { streamWrite: scrubSecrets } };
+  return dest ? pino(options, dest) : pino(options);
 }

@@ -233,6 +233,39 @@ describe('encrypted workflow history (real worker and client with the codec on)'
     await expect(plainClient.workflow.getHandle(workflowId).query(stateQuery)).rejects.toThrow(/encoding|binary\/encrypted|Unknown/i);
   });
 
+  it('a failed step: its reason (which names incident data) is encrypted in raw history, yet the CLI shows it decoded', async () => {
+    // key.exposed with a key that does not exist: kms.rotate fails with a message naming the key.
+    const missingKey = `alias/canary-missing-${canary}`;
+    const parsed = parseAlert({ source, type: 'key.exposed', severity: 'high', observedAt: new Date().toISOString(), subject: { kmsKeyId: missingKey } });
+    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+    const deliverer = new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config));
+    const { workflowId: failedId } = await deliverer.deliver(parsed.value);
+    const s = await waitForState(h.client, failedId, (st) => st.steps.some((x) => x.id === 'rotate-kms-key' && x.status === 'failed'));
+    const reason = s.steps.find((x) => x.id === 'rotate-kms-key')!.error!;
+    expect(reason).toContain(missingKey);
+
+    const events = await rawHistory(h, failedId);
+    const failures = events.filter((e) => e.activityTaskFailedEventAttributes).map((e) => e.activityTaskFailedEventAttributes!.failure!);
+    expect(failures.length).toBeGreaterThan(0);
+    for (const f of failures) {
+      // What the server stores: a placeholder message, no stack, and the real ones in an encrypted payload.
+      expect(f.message).toBe('Encoded failure');
+      expect(f.stackTrace ?? '').toBe('');
+      expect(text(f.encodedAttributes!.metadata!.encoding)).toBe(ENCRYPTED_ENCODING);
+    }
+    const raw = JSON.stringify(events, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString('latin1') : v));
+    expect(raw).not.toContain(missingKey);
+    expect(raw).not.toContain(`canary-missing-${canary}`);
+
+    // The CLI, with the codec key, shows the reason in clear; without it, it cannot read the incident at all.
+    const shown = await runCli(h, ['incident', 'show', failedId, '--json'], { BULWARK_CODEC_KMS_KEY: alias });
+    expect(shown.code, shown.stderr).toBe(0);
+    const state = JSON.parse(shown.stdout) as { steps: { id: string; status: string; error?: string }[] };
+    expect(state.steps.find((x) => x.id === 'rotate-kms-key')).toMatchObject({ status: 'failed', error: reason });
+    const text_ = await runCli(h, ['incident', 'show', failedId], { BULWARK_CODEC_KMS_KEY: alias });
+    expect(text_.stdout).toContain(missingKey);
+  });
+
   it('the codec server decodes a real payload from the history for an authorised caller', async () => {
     const page = await h.client.workflowService.getWorkflowExecutionHistory({ namespace: h.config.temporal.namespace, execution: { workflowId }, maximumPageSize: 5 });
     const started = page.history!.events!.find((e) => e.workflowExecutionStartedEventAttributes)!;
@@ -329,6 +362,19 @@ describe('codec server (real HTTP)', () => {
     expect((await http(port, 'POST', '/elsewhere', plainBody, { authorization: `Bearer ${token}` })).status).toBe(404);
   });
 });
+
+type HistoryEvent = NonNullable<Awaited<ReturnType<Client['workflowService']['getWorkflowExecutionHistory']>>['history']>['events'] extends (infer E)[] | null | undefined ? E : never;
+
+async function rawHistory(h: Harness, workflowId: string): Promise<HistoryEvent[]> {
+  const events: HistoryEvent[] = [];
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await h.client.workflowService.getWorkflowExecutionHistory({ namespace: h.config.temporal.namespace, execution: { workflowId }, maximumPageSize: 500, nextPageToken });
+    events.push(...(page.history?.events ?? []));
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
+  return events;
+}
 
 function http(port: number, method: string, path: string, body: unknown, headers: Record<string, string>) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {

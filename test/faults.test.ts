@@ -56,7 +56,7 @@ describe('AWS faults', () => {
       const state = await waitForState(h.client, workflowId, (s) => s.status !== 'containing', 60_000);
       expect(state.status).toBe('needs-attention');
       expect(state.attention).toMatch(/disable-api-keys failed: GetApiKeys on client .* failed: .*HTTP 503/);
-      expect(state.steps.map((s) => s.status)).toEqual(['failed', 'pending']);
+      expect(state.steps.map((s) => s.status)).toEqual(['failed', 'pending', 'pending']);
     } finally {
       proxy.failAlways(undefined);
     }

@@ -26,7 +26,8 @@ describe('bulwark playbook', () => {
   it('validate: the shipped playbooks pass; a broken file fails with file:line field: message', async () => {
     const ok = await bulwark(['playbook', 'validate']);
     expect(ok.code).toBe(0);
-    expect(ok.stdout.match(/^ok /gm)).toHaveLength(5);
+    const { readdirSync } = await import('node:fs');
+    expect(ok.stdout.match(/^ok /gm)).toHaveLength(readdirSync('playbooks').filter((f) => f.endsWith('.yaml')).length);
 
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'id: bad\nversion: 1\ntitle: bad\nmatch:\n  types: [endpoint.abuse]\nsteps:\n  - id: t\n    action: apigateway.throttle\n    with:\n      endpoint: "${alert.subject.endpoint}"\n      rateLimit: lots\n      burstLimit: 5\n      ttl: 30m\n');
@@ -35,10 +36,9 @@ describe('bulwark playbook', () => {
     expect(r.stdout).toMatch(/bad\.yaml:11 steps\[0\]\.with\.rateLimit: expected number, received string/);
   });
 
-  it('validate explains that the certificate draft waits for the rotation engine', async () => {
-    const r = await bulwark(['playbook', 'validate', 'playbooks/drafts']);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/certificate-compromise\.yaml:\d+ steps\[0\]\.action: certificates\.rotate is not yet available/);
+  it('validate accepts the certificate-compromise playbook now that certificates.rotate ships', async () => {
+    const r = await bulwark(['playbook', 'validate', 'playbooks/certificate-compromise.yaml']);
+    expect(r.code).toBe(0);
   });
 
   it('plan --json resolves parameters and conditions from the alert', async () => {
@@ -49,6 +49,7 @@ describe('bulwark playbook', () => {
     expect(out.plan.steps.map((s) => [s.id, s.with])).toEqual([
       ['disable-api-keys', { apiKeyId: 'k123' }],
       ['rotate-secret', {}],
+      ['revoke-consents', {}],
     ]);
   });
 

@@ -361,6 +361,7 @@ describe('key exposure (shipped playbook)', () => {
     expect(s.steps.map((x) => [x.id, x.status])).toEqual([
       ['rotate-kms-key', 'succeeded'],
       ['rotate-signing-secret', 'succeeded'],
+      ['reencrypt-secrets', 'succeeded'],
       ['tell-operators', 'succeeded'],
     ]);
     const rotations = (await h.aws.kms.send(new ListKeyRotationsCommand({ KeyId: keyId }))).Rotations ?? [];

@@ -41,7 +41,7 @@ describe('playbook loading: errors point at file, line and field', () => {
       'x.yaml:11 steps[0].with.rateLimit: expected number, received string',
     ],
     ['an unknown action', minimal(`  - id: t\n    action: apigateway.nuke\n`), 'x.yaml:8 steps[0].action: unknown action "apigateway.nuke"'],
-    ['an action not yet available', minimal(`  - id: t\n    action: certificates.rotate\n`), 'steps[0].action: certificates.rotate is not yet available'],
+    ['an action not yet available', minimal(`  - id: t\n    action: slack.notify\n    with: { message: hi }\n`), 'steps[0].action: slack.notify is not yet available'],
     ['a destructive step without approval', minimal(`  - id: t\n    action: iam.deleteAccessKey\n    with:\n      accessKeyId: "\${alert.subject.awsAccessKeyId}"\n`), 'x.yaml:7 steps[0].approval: iam.deleteAccessKey is irreversible and destructive'],
     ['duplicate step ids', minimal(`  - id: t\n    action: wait\n    with: { duration: 1s }\n  - id: t\n    action: wait\n    with: { duration: 1s }\n`), 'x.yaml:10 steps[1].id: duplicate step id "t"'],
     ['a condition on a later step', minimal(`  - id: a\n    action: wait\n    when: steps.b.status == succeeded\n    with: { duration: 1s }\n  - id: b\n    action: wait\n    with: { duration: 1s }\n`), 'steps[0].when: steps.b must be a step that runs before this one'],
@@ -62,12 +62,17 @@ describe('playbook loading: errors point at file, line and field', () => {
   it('accepts every shipped playbook, and the set has no routing ties', () => {
     const { loaded, errors } = loadPlaybooks(playbookFiles(SHIPPED_PLAYBOOKS_DIR));
     expect(errors).toEqual([]);
-    expect(loaded.map((p) => p.doc.id).sort()).toEqual(['aws-credential-compromise', 'credential-compromise', 'endpoint-abuse', 'key-exposure', 'tpp-offboarding']);
+    expect(loaded.map((p) => p.doc.id).sort()).toEqual(['aws-credential-compromise', 'certificate-compromise', 'credential-compromise', 'endpoint-abuse', 'intel-block', 'key-exposure', 'posture-unprotected-endpoint', 'tpp-offboarding']);
   });
 
-  it('refuses the certificate draft until certificates.rotate ships, saying why', () => {
-    const { errors } = loadPlaybooks(playbookFiles(join(SHIPPED_PLAYBOOKS_DIR, 'drafts')));
-    expect(errors.map(formatPlaybookError).join('\n')).toMatch(/certificate-compromise\.yaml:\d+ steps\[0\]\.action: certificates\.rotate is not yet available/);
+  it('the promoted certificate-compromise playbook re-issues the certificate the alert names', () => {
+    const { loaded, errors } = loadPlaybooks(playbookFiles(join(SHIPPED_PLAYBOOKS_DIR, 'certificate-compromise.yaml')));
+    expect(errors).toEqual([]);
+    const plan = planFromPlaybook(loaded[0]!.doc, alertOf({ type: 'certificate.compromised', subject: { certificateArn: 'api-gateway-mtls' } }), settingsFrom(DEFAULT_PLAYBOOK_SETTINGS));
+    expect(plan.steps.map((s) => [s.id, s.action, s.with])).toEqual([
+      ['replace-certificate', 'certificates.rotate', { certificate: 'api-gateway-mtls', reason: 'keyCompromise' }],
+      ['tell-operators', 'notify.operators', { message: expect.stringContaining('api-gateway-mtls') }],
+    ]);
   });
 
   it('never throws on arbitrary text (returns errors instead)', () => {
@@ -156,10 +161,11 @@ describe('plans from the shipped playbooks', () => {
 
   it('credential compromise: both steps, parameters resolved from the alert, gate only below high', () => {
     const p = plan({ severity: 'medium', subject: { clientId: 'acme' } });
-    expect(p).toMatchObject({ playbook: 'credential-compromise', version: 1, operatorBelow: 'high' });
+    expect(p).toMatchObject({ playbook: 'credential-compromise', version: 2, operatorBelow: 'high' });
     expect(p.steps.map((s) => [s.id, s.action, s.gate, s.effect])).toEqual([
       ['disable-api-keys', 'apigateway.disableApiKey', 'contain', 'containment'],
       ['rotate-secret', 'secrets.rotate', undefined, 'containment'],
+      ['revoke-consents', 'consents.revoke', undefined, 'containment'],
     ]);
     expect(p.steps[0]!.with).toEqual({ clientId: 'acme' });
   });
@@ -169,9 +175,9 @@ describe('plans from the shipped playbooks', () => {
     expect(p.steps[0]).toMatchObject({ reversible: true, with: { endpoint: { restApiId: 'r', stage: 'prod' }, rateLimit: 7, burstLimit: 3, ttl: '60s' } });
   });
 
-  it('key exposure runs its two rotations as one parallel group', () => {
+  it('key exposure runs its two rotations as one parallel group, then re-encrypts what the key protects', () => {
     const p = plan({ type: 'key.exposed', subject: { kmsKeyId: 'k', secretId: 's' } });
-    expect(p.steps.map((s) => [s.id, s.group])).toEqual([['rotate-kms-key', 0], ['rotate-signing-secret', 0], ['tell-operators', 1]]);
+    expect(p.steps.map((s) => [s.id, s.group])).toEqual([['rotate-kms-key', 0], ['rotate-signing-secret', 0], ['reencrypt-secrets', 1], ['tell-operators', 2]]);
   });
 
   it('marks parameters that cannot work as invalid at plan time', () => {

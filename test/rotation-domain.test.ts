@@ -5,7 +5,9 @@ import { CHARACTER_CLASSES, checkValue, generateValue, GeneratorPolicy } from '.
 import { kmsReplaceWorkflowId, normaliseKeyId, normaliseSecretId, secretRotationWorkflowId } from '../domain/rotation/ids.js';
 import { checkDeletionWindowDays, checkRotationPeriodDays, checkWriteInterval, explainOnDemandCap } from '../domain/rotation/limits.js';
 import { parseRotationFile, planSchedule } from '../domain/rotation/policy.js';
-import { credentialParts, nextSecretValue, otherUser, SecretShapeError } from '../domain/rotation/strategy.js';
+import { credentialParts, nextKeyPairValue, nextSecretValue, otherUser, SecretShapeError } from '../domain/rotation/strategy.js';
+import { checkKeyPair, generateKeyPair, KEY_PAIR_ALGORITHMS } from '../domain/rotation/keypair.js';
+import { parseConsumerArg, readProbe } from '../domain/rotation/target.js';
 
 describe('password / token generator', () => {
   it('every generated value satisfies its policy (random policies)', () => {
@@ -153,9 +155,78 @@ describe('rotation.yaml', () => {
     ['  - name: a\n    target: { secret: s }\n    cadence: { every: 36h }\n    window: "01:00-02:00"\n', 'policies[0].window', /whole days/],
     ['  - name: a\n    target: { secret: s, stratgy: x }\n    cadence: { evry: 1d }\n', 'policies[0].cadence', /expected \{ every: 30d \} or \{ cron/],
     ['  - name: A_b\n    target: { secret: s }\n    cadence: { every: 1d }\n', 'policies[0].name', /lower-case/],
+    ['  - name: a\n    target: { secret: s, setSecret: { kind: ftp } }\n    cadence: { every: 30d }\n', 'policies[0].target.setSecret.kind', /apigateway-key.*https/],
+    ['  - name: a\n    target: { secret: s, setSecret: { kind: https, url: "ftp://x" } }\n    cadence: { every: 30d }\n', 'policies[0].target.setSecret.url', /http\(s\) URL/],
+    ['  - name: a\n    target: { secret: s, consumers: [{ name: "a b", url: "http://x" }] }\n    cadence: { every: 30d }\n', 'policies[0].target.consumers[0].name', /short name/],
+    ['  - name: a\n    target: { secret: s, grace: soon }\n    cadence: { every: 30d }\n', 'policies[0].target.grace', /duration/],
   ])('refuses a bad policy, naming the field (%#)', (policies, field, message) => {
     const r = parseRotationFile(file(policies));
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.errors).toContainEqual({ field, message: expect.stringMatching(message) });
+  });
+});
+
+describe('setSecret targets and consumer probes', () => {
+  it('a policy passes its target, consumers and grace to the scheduled rotation', () => {
+    const r = parseRotationFile(`version: 1\nset: t\npolicies:\n  - name: a\n    target: { secret: s, setSecret: { kind: apigateway-key, usagePlanIds: [p1] }, consumers: [{ name: gw, url: "https://gw/v" }], grace: 2h }\n    cadence: { every: 30d }\n`);
+    if (!r.ok) throw new Error(JSON.stringify(r.errors));
+    expect(planSchedule(r.file.policies[0]!, r.file).input.target).toEqual({
+      kind: 'secret',
+      secretId: 's',
+      strategy: 'single-user',
+      setSecret: { kind: 'apigateway-key', usagePlanIds: ['p1'] },
+      consumers: [{ name: 'gw', url: 'https://gw/v' }],
+      grace: '2h',
+    });
+  });
+  it.each([
+    [200, '{"versionId":"v2"}', { confirmed: true, reported: 'v2' }],
+    [200, '{"versionId":"v1"}', { confirmed: false, reported: 'v1', why: 'still uses version v1' }],
+    [200, '{"version":"v2"}', { confirmed: false, why: 'answered without a versionId' }],
+    [200, 'v2', { confirmed: false, why: 'answered something other than JSON {"versionId": …}' }],
+    [503, '{"versionId":"v2"}', { confirmed: false, why: 'answered HTTP 503' }],
+    [404, '', { confirmed: false, why: 'answered HTTP 404' }],
+  ])('probe answer %i %s', (status, body, expected) => {
+    expect(readProbe(status, body, 'v2')).toEqual(expected);
+  });
+  it.each([
+    ['gw=https://gw.internal/v', { name: 'gw', url: 'https://gw.internal/v' }],
+    ['a=b=http://x/y?z=1', undefined],
+    ['=https://x', undefined],
+    ['gw', undefined],
+    ['gw=ftp://x', undefined],
+  ])('consumer argument %s', (text, expected) => {
+    if (expected) expect(parseConsumerArg(text)).toEqual(expected);
+    else expect(() => parseConsumerArg(text)).toThrow(/expected|consumer/);
+  });
+});
+
+describe('key-pair generator', () => {
+  it.each(KEY_PAIR_ALGORITHMS)('%s: a generated pair checks out; a pair of another algorithm or a mismatched half does not', (algorithm) => {
+    const pair = generateKeyPair(algorithm);
+    expect(pair.privateKey).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    expect(pair.publicKey).toMatch(/^-----BEGIN PUBLIC KEY-----/);
+    expect(checkKeyPair(pair, algorithm)).toEqual([]);
+    const other = generateKeyPair(algorithm);
+    expect(checkKeyPair({ privateKey: pair.privateKey, publicKey: other.publicKey }, algorithm)).toEqual(['publicKey does not belong to privateKey']);
+    const wrong = algorithm === 'ed25519' ? 'ec-p256' : 'ed25519';
+    expect(checkKeyPair(pair, wrong)).toEqual([expect.stringMatching(new RegExp(`^the key is ${algorithm}, policy says ${wrong}$`))]);
+  });
+  it.each([
+    [{}, 'expected string fields privateKey and publicKey (PEM)'],
+    [{ privateKey: 'not pem', publicKey: 'x' }, 'privateKey is not a PEM private key'],
+  ])('refuses %j without quoting it', (pair, message) => {
+    expect(checkKeyPair(pair, 'ed25519')).toEqual([message]);
+  });
+  it('keeps the other fields; refuses non-JSON and alternating users', () => {
+    const pair = { privateKey: 'P', publicKey: 'Q' };
+    expect(JSON.parse(nextKeyPairValue('{"kid":"k1","privateKey":"old","publicKey":"old"}', 'single-user', pair).value)).toEqual({ kid: 'k1', privateKey: 'P', publicKey: 'Q' });
+    expect(JSON.parse(nextKeyPairValue('', 'single-user', pair).value)).toEqual(pair);
+    expect(() => nextKeyPairValue('plain', 'single-user', pair)).toThrow(SecretShapeError);
+    expect(() => nextKeyPairValue('{}', 'alternating-users', pair)).toThrow(/single-user/);
+  });
+  it('the policy accepts kind keypair with an algorithm, and refuses an unknown one', () => {
+    expect(GeneratorPolicy.parse({ kind: 'keypair' })).toMatchObject({ kind: 'keypair', algorithm: 'ed25519' });
+    expect(GeneratorPolicy.safeParse({ kind: 'keypair', algorithm: 'dsa' }).success).toBe(false);
   });
 });

@@ -1,17 +1,27 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { GetStageCommand } from '@aws-sdk/client-api-gateway';
+import { CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowUpdateStage } from '@temporalio/client';
+import { applyParamChanges, coerceLike, parseSetting } from '../domain/approval-changes.js';
 import { GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
-import { CreateAccessKeyCommand, CreateUserCommand, ListAccessKeysCommand } from '@aws-sdk/client-iam';
+import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, GetRolePolicyCommand, ListAccessKeysCommand } from '@aws-sdk/client-iam';
 import { createSlackActivities, createSlackWebClient, unconfiguredSlackActivities } from '../activities/slack.js';
 import { sign } from '../domain/signature.js';
 import { parseSlashText } from '../domain/slack/payloads.js';
 import { ReplayGuard, signSlackRequest, verifySlackSignature } from '../domain/slack/signature.js';
 import { incidentBlocks, incidentView, type SlackBlock } from '../domain/slack/view.js';
-import { startIntake } from '../intake/app.js';
+import { createDeliverer, startIntake } from '../intake/app.js';
+import { parseAlert } from '../domain/alert.js';
 import { createLogger } from '../telemetry/logger.js';
-import { approveUpdate, stateQuery } from '../workflows/definitions.js';
-import { alertFor, createTppClient, startHarness, testConfig, uniqueId, waitForState, type Harness } from './support.js';
+import { abortUpdate, approveUpdate, stateQuery } from '../workflows/definitions.js';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { alertFor, createStage, createTppClient, runCli, startHarness, testConfig, uniqueId, waitForState, type Harness } from './support.js';
 import { startFakeSlack, type FakeSlack } from './support/fake-slack.js';
 
 /**
@@ -67,7 +77,7 @@ async function send(req: Signed, headers: Record<string, string> = {}) {
 
 const interactive = (payload: unknown) => `payload=${encodeURIComponent(JSON.stringify(payload))}`;
 
-function click(user: string, actionId: 'approve' | 'reject', value: string, triggerId = `trig-${randomBytes(4).toString('hex')}`) {
+function click(user: string, actionId: string, value: string, triggerId = `trig-${randomBytes(4).toString('hex')}`) {
   return interactive({
     type: 'block_actions',
     team: { id: 'T0FAKE', domain: 'bulwark-test' },
@@ -332,8 +342,9 @@ describe('publishIncidentMessage / postIncidentThread (activities against the fa
     const slack = createSlackActivities({ web: createSlackWebClient({ botToken, apiUrl: fake.apiUrl }), channel: CHANNEL });
 
     // The workflow keeps its own message current too; this test looks only at the calls it makes itself.
+    // The workflow's own message is found by its metadata (idempotent posting): another key makes a second one.
     const mark = fake.calls.length;
-    const ref = await slack.publishIncidentMessage({ incidentId: workflowId, view: incidentView(waiting) });
+    const ref = await slack.publishIncidentMessage({ incidentId: `${workflowId}-direct`, view: incidentView(waiting) });
     expect(ref.channel).toBe(CHANNEL);
     const posted = fake.calls.slice(mark).find((c) => c.method === 'chat.postMessage' && c.args.channel === CHANNEL && String(JSON.stringify(c.args.blocks ?? '')).includes(workflowId))!;
     expect(posted.authorized).toBe(true);
@@ -344,7 +355,7 @@ describe('publishIncidentMessage / postIncidentThread (activities against the fa
     // The step is decided and runs; the message is updated in place.
     await h.client.workflow.getHandle(workflowId).executeUpdate(approveUpdate, { args: [{ step: 'delete-access-key', by: 'alice' }] });
     const done = await waitForState(h.client, workflowId, (s) => s.status === 'contained');
-    const again = await slack.publishIncidentMessage({ incidentId: workflowId, view: incidentView(done), message: ref });
+    const again = await slack.publishIncidentMessage({ incidentId: `${workflowId}-direct`, view: incidentView(done), message: ref });
     expect(again).toEqual(ref);
     const updated = fake.callsOf('chat.update').filter((c) => c.args.ts === ref.ts);
     expect(updated).toHaveLength(1);
@@ -366,7 +377,7 @@ describe('publishIncidentMessage / postIncidentThread (activities against the fa
   it('429 + Retry-After → retryable failure with nextRetryDelay, then the next call succeeds; auth and channel errors are non-retryable; no secret in messages', async () => {
     const { workflowId, waiting } = await compromisedKey();
     const slack = createSlackActivities({ web: createSlackWebClient({ botToken, apiUrl: fake.apiUrl }), channel: CHANNEL });
-    const input = { incidentId: workflowId, view: incidentView(waiting) };
+    const input = { incidentId: `${workflowId}-direct`, view: incidentView(waiting) };
     const failure = async (p: Promise<unknown>) => {
       try {
         await p;
@@ -440,6 +451,36 @@ describe('domain/slack (pure)', () => {
     expect(JSON.parse(buttons(waiting).approve)).toEqual({ incidentId: waiting.incidentId, step: 'delete-access-key', digest: waiting.steps[2]!.digest });
   });
 
+  it.each([
+    [{ rateLimit: 5 }, { ok: true }],
+    [{ rateLimit: 5, ttl: '10m' }, { ok: true }],
+    [{ rateLimit: 0 }, { ok: false, message: /^rateLimit: .*>0/ }],
+    [{ rateLimit: 'lots' }, { ok: false, message: /^rateLimit: .*expected number/ }],
+    [{ burstLimit: 2.5 }, { ok: false, message: /^burstLimit: .*int/ }],
+    [{ ttl: 'soon' }, { ok: false, message: /^ttl: / }],
+    [{ endpoint: 'x' }, { ok: false, message: /^endpoint: not a parameter of step t that can be changed on approval \(expected one of rateLimit, burstLimit, ttl\)/ }],
+    [{ rateLimit: { n: 1 } }, { ok: false, message: /^rateLimit: expected a number or text/ }],
+    [{}, { ok: false, message: /changes name no parameter/ }],
+    [[1], { ok: false, message: /changes must be an object/ }],
+  ] as [unknown, { ok: boolean; message?: RegExp }][])('approve with changes %j on a throttle step → %j', (changes, want) => {
+    const step = { id: 't', action: 'apigateway.throttle', with: { endpoint: { restApiId: 'a1', stage: 'prod' }, rateLimit: 10, burstLimit: 5, ttl: '30m' } };
+    const r = applyParamChanges(step, changes);
+    expect(r.ok).toBe(want.ok);
+    if (!r.ok) expect(r.message).toMatch(want.message!);
+  });
+
+  it('approve with changes: untunable actions refused; --set and form values typed; unchanged values are not changes', () => {
+    expect(applyParamChanges({ id: 'd', action: 'iam.deleteAccessKey', with: { accessKeyId: 'AKIA1' } }, { accessKeyId: 'AKIA2' })).toEqual({ ok: false, message: 'step d (iam.deleteAccessKey) has no parameters that can be changed on approval' });
+    const same = applyParamChanges({ id: 't', action: 'wait', with: { duration: '5m' } }, { duration: '5m' });
+    expect(same).toMatchObject({ ok: true, changed: [] });
+    expect(parseSetting('rateLimit=5')).toEqual({ param: 'rateLimit', value: 5 });
+    expect(parseSetting('ttl= 10m ')).toEqual({ param: 'ttl', value: '10m' });
+    expect(parseSetting('flag=true')).toEqual({ param: 'flag', value: true });
+    expect(parseSetting('rateLimit')).toEqual({ error: '--set rateLimit: expected name=value (e.g. rateLimit=5)' });
+    expect(parseSetting('rateLimit=')).toEqual({ error: '--set rateLimit: a value is needed' });
+    expect([coerceLike(10, ' 7 '), coerceLike(10, 'x'), coerceLike('30m', '5'), coerceLike(true, 'false')]).toEqual([7, 'x', '5', false]);
+  });
+
   it('parses /bulwark text', () => {
     expect(parseSlashText('')).toEqual({ kind: 'help' });
     expect(parseSlashText('  STATUS  abc123 ')).toEqual({ kind: 'status', incidentId: 'incident-abc123' });
@@ -470,5 +511,361 @@ describe('the incident message, kept current by the workflow', () => {
     const thread = await fake.waitFor('chat.postMessage', (c) => c.args.thread_ts === ts, 20_000);
     expect(String(thread.args.text ?? JSON.stringify(thread.args))).toMatch(/step\.succeeded|alert\.received|incident\.status/);
     expect(posted.args.channel).toBe(CHANNEL);
+  });
+});
+
+/** A modal submitted by `user`: the view the app opened, with `values` typed into its inputs (block id → text). */
+function submitView(user: string, view: { callback_id: string; private_metadata: string; blocks: SlackBlock[] }, values: Record<string, string>) {
+  const state: Record<string, Record<string, { type: string; value: string }>> = {};
+  for (const b of view.blocks.filter((x) => x.type === 'input') as unknown as { block_id: string; element: { action_id: string } }[]) {
+    if (values[b.block_id] !== undefined) state[b.block_id] = { [b.element.action_id]: { type: 'plain_text_input', value: values[b.block_id]! } };
+  }
+  return interactive({
+    type: 'view_submission',
+    team: { id: 'T0FAKE', domain: 'bulwark-test' },
+    user: { id: user, username: user.toLowerCase(), team_id: 'T0FAKE' },
+    api_app_id: 'A0BULWARK',
+    trigger_id: `trig-${randomBytes(4).toString('hex')}`,
+    view: { id: `V${randomBytes(4).toString('hex')}`, type: 'modal', team_id: 'T0FAKE', callback_id: view.callback_id, private_metadata: view.private_metadata, state: { values: state } },
+  });
+}
+
+/** Clicks a button and returns the modal the app opened for it. */
+async function openModal(user: string, actionId: string, value: string) {
+  const triggerId = `trig-${randomBytes(4).toString('hex')}`;
+  expect((await send(signed(click(user, actionId, value, triggerId)))).status).toBe(200);
+  const opened = await fake.waitFor('views.open', (c) => c.args.trigger_id === triggerId);
+  return opened.args.view as { callback_id: string; private_metadata: string; blocks: SlackBlock[] };
+}
+
+/** The value of a button on the incident's message as Slack holds it now (posted, then updated in place by the workflow). */
+async function messageButton(workflowId: string, actionId: string, timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const m of fake.messages) {
+      if (m.thread_ts || m.metadata?.event_payload?.incidentId !== workflowId) continue;
+      for (const b of (m.blocks ?? []) as SlackBlock[]) {
+        const hit = ((b.elements ?? []) as { action_id?: string; value?: string }[]).find((e) => e.action_id === actionId);
+        if (hit?.value) return hit.value;
+      }
+    }
+    if (Date.now() > deadline) throw new Error(`no ${actionId} button on the message of ${workflowId}`);
+    await sleep(100);
+  }
+}
+
+/** An incident whose role-session revocation fails (the role does not exist): it stops and needs an operator. */
+async function failedRoleIncident() {
+  const roleName = uniqueId('gone-role');
+  const parsed = parseAlert(alertFor({ iamRoleName: roleName }, { type: 'aws-credential.compromised', source: 'guardduty' }));
+  if (!parsed.ok) throw new Error('bad alert');
+  const { workflowId } = await createDeliverer(h.config, h.client, createLogger('silent')).deliver(parsed.value);
+  const stopped = await waitForState(h.client, workflowId, (s) => s.status === 'needs-attention');
+  expect(stopped.steps.find((x) => x.id === 'revoke-role-sessions')?.status).toBe('failed');
+  return { workflowId, roleName };
+}
+
+const createRole = (roleName: string) =>
+  h.aws.iam.send(
+    new CreateRoleCommand({ RoleName: roleName, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] }) }),
+  );
+
+describe('a failed step from Slack: Retry now / Skip… / Abort incident…', () => {
+  it('Retry now runs the failed step again (role sessions revoked in IAM) and records who; a second click is refused privately with the validator’s reason', async () => {
+    const { workflowId, roleName } = await failedRoleIncident();
+    const retry = await messageButton(workflowId, 'retry-step');
+    expect(JSON.parse(retry)).toEqual({ incidentId: workflowId, step: 'revoke-role-sessions' });
+    await createRole(roleName);
+
+    const ack = await send(signed(click('U_BOB', 'retry-step', retry)));
+    expect(ack.status).toBe(200);
+    expect(ack.ms).toBeLessThan(3000);
+    const done = await waitForState(h.client, workflowId, (s) => s.status === 'contained');
+    expect(done.steps.find((x) => x.id === 'revoke-role-sessions')?.status).toBe('succeeded');
+    expect(done.timeline.some((e) => e.kind === 'step.progress' && e.step === 'revoke-role-sessions' && e.message === 'retry requested by slack:U_BOB')).toBe(true);
+    const policy = await h.aws.iam.send(new GetRolePolicyCommand({ RoleName: roleName, PolicyName: 'AWSRevokeOlderSessions' }));
+    expect(decodeURIComponent(policy.PolicyDocument!)).toMatch(/aws:TokenIssueTime/);
+    const told = await fake.waitFor('chat.postEphemeral', (c) => c.args.user === 'U_BOB' && String(c.args.text).includes(workflowId));
+    expect(told.args.text).toMatch(/Retry of `revoke-role-sessions` .* accepted/);
+
+    // The message no longer offers Retry once the incident is contained (updated in place).
+    const ts = done.slackMessage!.ts;
+    await fake.waitFor('chat.update', (c) => c.args.ts === ts && JSON.stringify(c.args.blocks).includes('contained') && !JSON.stringify(c.args.blocks).includes('retry-step'), 20_000);
+
+    const updates = await acceptedUpdates(workflowId);
+    expect((await send(signed(click('U_BOB', 'retry-step', retry)))).status).toBe(200);
+    const refused = await fake.waitFor('chat.postEphemeral', (c) => c.args.user === 'U_BOB' && /Could not retry/.test(String(c.args.text)) && String(c.args.text).includes(workflowId));
+    expect(refused.args.text).toMatch(/step revoke-role-sessions is succeeded and the incident is contained: only a step that stopped the playbook can be retried/);
+    expect(await acceptedUpdates(workflowId)).toBe(updates);
+  });
+
+  it('Skip… and Abort incident… open a reason modal; an empty reason is refused in the modal; the reason goes in the timeline; a late abort is refused in the modal', async () => {
+    const [toSkip, toAbort] = await Promise.all([failedRoleIncident(), failedRoleIncident()]);
+
+    const skipView = await openModal('U_BOB', 'skip-step', await messageButton(toSkip.workflowId, 'skip-step'));
+    expect(skipView.callback_id).toBe('bulwark-skip');
+    const empty = await send(signed(submitView('U_BOB', skipView, { reason: '  ' })));
+    expect(empty.json).toMatchObject({ response_action: 'errors', errors: { reason: 'skipping a step needs a reason' } });
+    const skipped = await send(signed(submitView('U_BOB', skipView, { reason: 'role was deleted on purpose' })));
+    expect(skipped.status).toBe(200);
+    expect(skipped.json?.response_action).toBeUndefined();
+    const s1 = await waitForState(h.client, toSkip.workflowId, (s) => s.status === 'contained');
+    expect(s1.steps.find((x) => x.id === 'revoke-role-sessions')).toMatchObject({ status: 'skipped', skippedBecause: 'skipped by slack:U_BOB: role was deleted on purpose' });
+    expect(s1.timeline.some((e) => e.kind === 'step.skipped' && e.message === 'skipped by slack:U_BOB: role was deleted on purpose')).toBe(true);
+
+    const abortView = await openModal('U_CAROL', 'abort-incident', await messageButton(toAbort.workflowId, 'abort-incident'));
+    expect(abortView.callback_id).toBe('bulwark-abort');
+    const aborted = await send(signed(submitView('U_CAROL', abortView, { reason: 'false positive' })));
+    expect(aborted.status).toBe(200);
+    const s2 = await waitForState(h.client, toAbort.workflowId, (s) => s.status === 'aborted');
+    expect(s2.resolvedBy).toBe('slack:U_CAROL');
+    expect(s2.timeline.some((e) => e.kind === 'incident.aborted' && e.message === 'aborted by slack:U_CAROL: false positive')).toBe(true);
+    // The role was never created: nothing was written to IAM for it.
+    await expect(h.aws.iam.send(new GetRolePolicyCommand({ RoleName: toAbort.roleName, PolicyName: 'AWSRevokeOlderSessions' }))).rejects.toThrow();
+
+    const late = await send(signed(submitView('U_CAROL', abortView, { reason: 'again' })));
+    expect(late.json).toMatchObject({ response_action: 'errors' });
+    expect(String((late.json!.errors as Record<string, string>).reason)).toMatch(/incident is already abort(ing|ed)/);
+  });
+});
+
+describe('idempotent posting', () => {
+  it('a post whose answer was lost (Slack posted, then 500) is found by its metadata on retry: one incident message, one copy of each thread chunk', async () => {
+    const { workflowId, waiting } = await compromisedKey();
+    const slack = createSlackActivities({ web: createSlackWebClient({ botToken, apiUrl: fake.apiUrl }), channel: CHANNEL });
+    const key = `${workflowId}-retried`;
+    const input = { incidentId: key, view: incidentView(waiting) };
+    const mine = () => fake.messages.filter((m) => m.metadata?.event_payload?.incidentId === key);
+
+    // Only this test's posts fail: the workflows of earlier tests keep posting to the same fake.
+    const metaOf = (a: Record<string, unknown>) => (a.metadata as { event_payload?: Record<string, unknown> } | undefined)?.event_payload;
+    fake.failNext(1, { status: 500, error: 'internal_error', committed: true }, 'chat.postMessage', (a) => metaOf(a)?.incidentId === key);
+    await expect(slack.publishIncidentMessage(input)).rejects.toMatchObject({ nonRetryable: false });
+    expect(mine()).toHaveLength(1);
+    const ref = await slack.publishIncidentMessage(input);
+    expect(mine()).toHaveLength(1);
+    expect(ref).toEqual({ channel: CHANNEL, ts: mine()[0]!.ts });
+
+    const lines = ['10:00:00 step.started one', '10:00:01 step.succeeded one'];
+    fake.failNext(1, { status: 500, error: 'internal_error', committed: true }, 'chat.postMessage', (a) => metaOf(a)?.key === `${key}:0-2`);
+    await expect(slack.postIncidentThread({ channel: ref.channel, threadTs: ref.ts, lines, key: `${key}:0-2` })).rejects.toMatchObject({ nonRetryable: false });
+    expect(await slack.postIncidentThread({ channel: ref.channel, threadTs: ref.ts, lines, key: `${key}:0-2` })).toEqual({ posted: 0 });
+    expect(await slack.postIncidentThread({ channel: ref.channel, threadTs: ref.ts, lines, key: `${key}:2-4` })).toEqual({ posted: 1 });
+    expect(fake.messages.filter((m) => m.thread_ts === ref.ts).map((m) => m.metadata?.event_payload?.key)).toEqual([`${key}:0-2`, `${key}:2-4`]);
+  });
+
+  it('through the workflow: Slack posts the first incident message but the answer is lost; the retried activity adopts it', async () => {
+    const tpp = await createTppClient(h.aws, { keys: 1 });
+    const parsed = parseAlert(alertFor({ clientId: tpp.clientId }));
+    if (!parsed.ok) throw new Error('bad alert');
+    const incidentId = (a: Record<string, unknown>) => (a.metadata as { event_payload?: { incidentId?: string } } | undefined)?.event_payload?.incidentId;
+    fake.failNext(1, { status: 500, error: 'internal_error', committed: true }, 'chat.postMessage', (a) => Boolean(incidentId(a)?.startsWith('incident-')) && !fake.messages.some((m) => m.metadata?.event_payload?.incidentId === incidentId(a)));
+    const { workflowId } = await createDeliverer(h.config, h.client, createLogger('silent')).deliver(parsed.value);
+    const s = await waitForState(h.client, workflowId, (st) => st.status === 'contained' && Boolean(st.slackMessage) && (st.slackThreadCount ?? 0) > 0, 30_000);
+    const top = fake.messages.filter((m) => !m.thread_ts && m.metadata?.event_payload?.incidentId === workflowId);
+    expect(top).toHaveLength(1);
+    expect(top[0]!.ts).toBe(s.slackMessage!.ts);
+    expect(fake.callsOf('chat.postMessage').some((c) => c.status === 500 && incidentId(c.args) === workflowId)).toBe(true);
+  });
+});
+
+describe('per-incident channels, approve with changes, escalation DMs (own playbooks and approvals)', () => {
+  // A second worker + intake with incident channels on, a throttle step that needs approval and a
+  // policy whose short window escalates to an on-call group by DM before its default (reject) applies.
+  let h2: Harness;
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bulwark-slack-'));
+    mkdirSync(join(dir, 'playbooks'));
+    writeFileSync(
+      join(dir, 'playbooks', 'throttle-approved.yaml'),
+      stringify({
+        id: 'throttle-approved',
+        version: 1,
+        title: 'Throttle, with a lead’s approval',
+        match: { types: ['endpoint.abuse'] },
+        steps: [{ id: 'throttle-endpoint', title: 'Lower throttling', action: 'apigateway.throttle', approval: 'throttle-lead', with: { endpoint: '${alert.subject.endpoint}', rateLimit: '${settings.throttle.rateLimit}', burstLimit: '${settings.throttle.burstLimit}', ttl: '${settings.throttle.ttl}' } }],
+      }),
+    );
+    writeFileSync(
+      join(dir, 'playbooks', 'disable-key-quick.yaml'),
+      stringify({
+        id: 'disable-key-quick',
+        version: 1,
+        title: 'Disable an exposed KMS key, if a lead agrees quickly',
+        match: { types: ['key.exposed'] },
+        steps: [{ id: 'disable-key', title: 'Disable the KMS key', action: 'kms.disableKey', approval: 'quick', with: { keyId: '${alert.subject.kmsKeyId}' } }],
+      }),
+    );
+    writeFileSync(
+      join(dir, 'approvals.yaml'),
+      stringify({
+        groups: { leads: ['alice', 'slack:U_ALICE', 'slack:U_CAROL'], oncall: ['slack:U_DAVE', 'slack:U_ERIN'] },
+        policies: {
+          'throttle-lead': { approvers: ['group:leads'], required: 2, expiry: '15m' },
+          quick: { approvers: ['group:leads'], required: 1, expiry: '3s', escalation: [{ after: '3s', notify: ['group:oncall'] }], onExpiry: 'reject' },
+        },
+      }),
+    );
+    h2 = await startHarness({
+      intake: true,
+      config: testConfig({ playbooks: { dir: join(dir, 'playbooks'), approvalsFile: join(dir, 'approvals.yaml') }, slack: { botToken, signingSecret, channel: CHANNEL, apiUrl: fake.apiUrl, incidentChannels: true } }),
+    });
+  });
+  afterAll(async () => {
+    await h2?.close();
+  });
+
+  async function throttleIncident() {
+    const restApiId = await createStage(h2.aws, { rate: 500, burst: 1000 });
+    const body = JSON.stringify(alertFor({ endpoint: { restApiId, stage: 'prod' } }, { type: 'endpoint.abuse' }));
+    const ts = now();
+    const r = await fetch(`${h2.intake!.url}/v1/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-bulwark-timestamp': String(ts), 'x-bulwark-signature': sign(h2.webhookSecret, ts, body) },
+      body,
+    });
+    expect(r.status).toBe(202);
+    const { workflowId } = (await r.json()) as { workflowId: string };
+    const waiting = await waitForState(h2.client, workflowId, (s) => s.steps[0]?.status === 'awaiting-approval' && Boolean(s.slackMessage));
+    return { workflowId, restApiId, waiting };
+  }
+  const stageLimits = async (restApiId: string) => {
+    const s = (await h2.aws.apigw.send(new GetStageCommand({ restApiId, stageName: 'prod' }))).methodSettings?.['*/*'];
+    return { rate: s?.throttlingRateLimit, burst: s?.throttlingBurstLimit };
+  };
+  const sendTo = async (req: Signed) => {
+    const r = await fetch(`${h2.intake!.url}/slack/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': String(req.ts), 'x-slack-signature': req.signature },
+      body: req.body,
+    });
+    const text = await r.text();
+    return { status: r.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined };
+  };
+
+  it('the incident gets its own channel inc-<date>-<short id> with the approvers invited; Approve with changes validates against the action schema and throttles at the changed rate', async () => {
+    const { workflowId, restApiId, waiting } = await throttleIncident();
+    const name = `inc-${waiting.openedAt.slice(0, 10).replace(/-/g, '')}-${workflowId.slice('incident-'.length, 'incident-'.length + 8)}`;
+    const channel = fake.channels.find((c) => c.name === name);
+    expect(channel, `channels: ${fake.channels.map((c) => c.name).join(', ')}`).toBeDefined();
+    expect(channel!.members).toEqual(expect.arrayContaining(['U_ALICE', 'U_CAROL']));
+    expect(channel!.members).not.toContain('alice');
+    expect(waiting.slackMessage!.channel).toBe(channel!.id);
+    const message = fake.messages.find((m) => m.channel === channel!.id && m.ts === waiting.slackMessage!.ts)!;
+    expect(message.metadata).toEqual({ event_type: 'bulwark_incident', event_payload: { incidentId: workflowId } });
+
+    const change = await messageButton(workflowId, 'approve-with-changes');
+    const triggerId = `trig-${randomBytes(4).toString('hex')}`;
+    expect((await sendTo(signed(click('U_ALICE', 'approve-with-changes', change, triggerId)))).status).toBe(200);
+    const view = (await fake.waitFor('views.open', (c) => c.args.trigger_id === triggerId)).args.view as { callback_id: string; private_metadata: string; blocks: SlackBlock[] };
+    expect(view.callback_id).toBe('bulwark-approve-changes');
+    const inputs = view.blocks.filter((b) => b.type === 'input') as unknown as { block_id: string; element: { initial_value?: string } }[];
+    expect(inputs.map((b) => [b.block_id, b.element.initial_value])).toEqual([
+      ['param:rateLimit', '10'],
+      ['param:burstLimit', '5'],
+      ['param:ttl', '1800s'],
+      ['comment', undefined],
+    ]);
+
+    // Out of the action's schema: refused by the workflow's validator, shown under the field; nothing enters history.
+    const bad = await sendTo(signed(submitView('U_ALICE', view, { 'param:rateLimit': '-3', 'param:burstLimit': '5', 'param:ttl': '1800s' })));
+    expect(bad.json).toMatchObject({ response_action: 'errors' });
+    expect(String((bad.json!.errors as Record<string, string>)['param:rateLimit'])).toMatch(/cannot approve throttle-endpoint with these changes: rateLimit: .*0/);
+    const badTtl = await sendTo(signed(submitView('U_ALICE', view, { 'param:rateLimit': '5', 'param:burstLimit': '5', 'param:ttl': 'soon' })));
+    expect(Object.keys(badTtl.json!.errors as object)).toEqual(['param:ttl']);
+    expect((await h2.client.workflow.getHandle(workflowId).fetchHistory()).events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toHaveLength(0);
+
+    const oldApprove = await messageButton(workflowId, 'approve');
+    const ok = await sendTo(signed(submitView('U_ALICE', view, { 'param:rateLimit': '5', 'param:burstLimit': '5', 'param:ttl': '1800s', comment: 'gentler' })));
+    expect(ok.status).toBe(200);
+    expect(ok.json?.response_action).toBeUndefined();
+    // Two of the leads must approve: the step waits, now bound to the changed parameters.
+    const changed = await waitForState(h2.client, workflowId, (s) => s.plan.steps[0]!.with.rateLimit === 5);
+    expect(changed.steps[0]).toMatchObject({ status: 'awaiting-approval', approvals: [expect.objectContaining({ by: 'slack:U_ALICE', comment: 'gentler' })] });
+    expect(changed.steps[0]!.digest).not.toBe(waiting.steps[0]!.digest);
+    expect(changed.timeline.find((e) => e.kind === 'approval.granted')?.message).toBe('approved by slack:U_ALICE with changes: rateLimit 10 → 5: gentler (1 more needed)');
+    const told = await fake.waitFor('chat.postEphemeral', (c) => c.args.user === 'U_ALICE' && String(c.args.text).includes(workflowId));
+    expect(told.args.text).toMatch(/Approval with changes of `throttle-endpoint` .* accepted: more approvals are needed/);
+    expect(await stageLimits(restApiId)).toEqual({ rate: 500, burst: 1000 });
+
+    // Carol's click on the message as it was (old digest) is refused: she was shown other parameters.
+    expect((await sendTo(signed(click('U_CAROL', 'approve', oldApprove)))).status).toBe(200);
+    const stale = await fake.waitFor('chat.postEphemeral', (c) => c.args.user === 'U_CAROL' && String(c.args.text).includes(workflowId));
+    expect(stale.args.text).toMatch(/throttle-endpoint changed since it was shown to you/);
+    // The message is refreshed in place with the new digest; approving that runs the step at the changed rate.
+    const deadline = Date.now() + 20_000;
+    let fresh = oldApprove;
+    while (fresh === oldApprove && Date.now() < deadline) {
+      await sleep(100);
+      fresh = await messageButton(workflowId, 'approve');
+    }
+    expect(JSON.parse(fresh).digest).toBe(changed.steps[0]!.digest);
+    expect((await sendTo(signed(click('U_CAROL', 'approve', fresh)))).status).toBe(200);
+    const done = await waitForState(h2.client, workflowId, (s) => s.steps[0]?.status === 'succeeded');
+    expect(await stageLimits(restApiId)).toEqual({ rate: 5, burst: 5 });
+    expect(done.steps[0]!.approvedBy).toBe('slack:U_ALICE, slack:U_CAROL');
+    await fake.waitFor('chat.update', (c) => c.args.channel === channel!.id && c.args.ts === waiting.slackMessage!.ts && /`throttle-endpoint` \*succeeded\*/.test(JSON.stringify(c.args.blocks)), 20_000);
+  });
+
+  it('the CLI approves with --set, validated the same way; an approval given for the old parameters no longer counts', async () => {
+    const { workflowId, restApiId, waiting } = await throttleIncident();
+    const handle = h2.client.workflow.getHandle(workflowId);
+    const badCli = await runCli(h2, ['incident', 'approve', workflowId, 'throttle-endpoint', '--as', 'alice', '--set', 'rateLimit=lots']);
+    expect(badCli.code).not.toBe(0);
+    expect(badCli.stderr).toMatch(/rateLimit: .*number/);
+    // Which resource a step acts on (the endpoint) cannot be changed on approval; refused by the validator, without history.
+    const refused = await handle
+      .startUpdate(approveUpdate, { args: [{ step: 'throttle-endpoint', by: 'alice', changes: { endpoint: 'x' } }], waitForStage: WorkflowUpdateStage.ACCEPTED })
+      .then((u) => u.result())
+      .catch((err: Error) => String((err.cause as Error | undefined)?.message ?? err.message));
+    expect(refused).toMatch(/endpoint: not a parameter of step throttle-endpoint that can be changed on approval/);
+    expect((await handle.fetchHistory()).events!.filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toHaveLength(0);
+
+    // Carol approves the parameters as planned; Alice then changes them: Carol's approval no longer counts.
+    expect(await handle.executeUpdate(approveUpdate, { args: [{ step: 'throttle-endpoint', by: 'slack:U_CAROL', digest: waiting.steps[0]!.digest }] })).toBe('awaiting-approval');
+    const cli = await runCli(h2, ['incident', 'approve', workflowId, 'throttle-endpoint', '--as', 'alice', '--set', 'rateLimit=7', '--set', 'burstLimit=3']);
+    expect(cli.code, cli.stderr).toBe(0);
+    expect(cli.stdout).toMatch(/throttle-endpoint: awaiting-approval/);
+    const s = await handle.query(stateQuery);
+    expect(s.steps[0]!.approvals?.map((a) => a.by)).toEqual(['alice']);
+    expect(s.timeline.filter((e) => e.kind === 'approval.granted').map((e) => e.message)).toEqual([
+      'approved by slack:U_CAROL (1 more needed)',
+      'approved by alice with changes: rateLimit 10 → 7, burstLimit 5 → 3 (earlier approval by slack:U_CAROL no longer counts) (1 more needed)',
+    ]);
+    expect(await stageLimits(restApiId)).toEqual({ rate: 500, burst: 1000 });
+    expect(await handle.executeUpdate(approveUpdate, { args: [{ step: 'throttle-endpoint', by: 'slack:U_CAROL', digest: s.steps[0]!.digest }] })).toBe('succeeded');
+    expect(await stageLimits(restApiId)).toEqual({ rate: 7, burst: 3 });
+  });
+
+  it('an undecided step escalates by DM to the on-call group at expiry, then the policy default (reject) applies: the KMS key stays enabled', async () => {
+    const { KeyMetadata } = await h2.aws.kms.send(new CreateKeyCommand({ Description: 'slack escalation test' }));
+    const body = JSON.stringify(alertFor({ kmsKeyId: KeyMetadata!.KeyId! }, { type: 'key.exposed' }));
+    const ts = now();
+    const r = await fetch(`${h2.intake!.url}/v1/alerts`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-bulwark-timestamp': String(ts), 'x-bulwark-signature': sign(h2.webhookSecret, ts, body) },
+      body,
+    });
+    const { workflowId } = (await r.json()) as { workflowId: string };
+    const s = await waitForState(h2.client, workflowId, (st) => st.steps[0]?.status === 'rejected', 30_000);
+    expect(s.steps[0]!.skippedBecause).toMatch(/approval expired at .* \(policy quick: reject\)/);
+    const kinds = s.timeline.map((e) => e.kind);
+    expect(kinds.indexOf('approval.escalated')).toBeGreaterThan(-1);
+    expect(kinds.indexOf('approval.escalated')).toBeLessThan(kinds.indexOf('approval.expired'));
+    expect(s.timeline.find((e) => e.kind === 'approval.escalated')?.message).toMatch(/paging slack:U_DAVE, slack:U_ERIN/);
+    for (const user of ['U_DAVE', 'U_ERIN']) {
+      const opened = await fake.waitFor('conversations.open', (c) => c.args.users === user);
+      expect(opened.authorized).toBe(true);
+      const dm = await fake.waitFor('chat.postMessage', (c) => String(c.args.channel).startsWith('D') && String(c.args.channel).includes(user.replace(/[^A-Z0-9]/g, '')) && String(c.args.text).includes(workflowId));
+      expect(dm.args.text).toMatch(/Approval needed: Disable the KMS key \(disable-key\).*policy quick applies: reject/);
+    }
+    expect((await h2.aws.kms.send(new DescribeKeyCommand({ KeyId: KeyMetadata!.KeyId! }))).KeyMetadata!.KeyState).toBe('Enabled');
+    // RECORD_HISTORIES=1 adds this run (escalation DMs, behind patch slack-escalation-dm) to the replay fixtures.
+    if (process.env.RECORD_HISTORIES === '1') {
+      const handle = h2.client.workflow.getHandle(workflowId);
+      await handle.executeUpdate(abortUpdate, { args: [{ by: 'replay-fixture', reason: 'recorded' }] });
+      await handle.result();
+      writeFileSync(join(import.meta.dirname, 'fixtures', 'histories', 'slack-escalation-dm.json'), historyToJSON((await handle.fetchHistory()) as never));
+    }
   });
 });

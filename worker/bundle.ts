@@ -3,12 +3,21 @@ import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporali
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-let cached: Promise<WorkflowBundleWithSourceMap> | undefined;
+const cached = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
-/** Bundling takes seconds; one bundle per process serves every worker it creates. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  cached ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
-  return cached;
+/**
+ * Bundling takes seconds; one bundle per process (and failure converter) serves every worker it
+ * creates. A pre-built bundle ignores the worker's dataConverter paths, so a custom failure
+ * converter (encrypted failures, intake/codec.ts) must be bundled in here.
+ */
+export function workflowBundle(opts: { failureConverterPath?: string } = {}): Promise<WorkflowBundleWithSourceMap> {
+  const key = opts.failureConverterPath ?? '';
+  let bundle = cached.get(key);
+  if (!bundle) {
+    bundle = bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger, ...(opts.failureConverterPath ? { failureConverterPath: opts.failureConverterPath } : {}) });
+    cached.set(key, bundle);
+  }
+  return bundle;
 }
 
 const noop = () => undefined;

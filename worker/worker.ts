@@ -1,7 +1,9 @@
-import { DefaultLogger, NativeConnection, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
+import { inspect } from 'node:util';
+import { DefaultLogger, NativeConnection, type LogEntry, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { createAwsClients, type AwsClients } from '../activities/clients.js';
 import { instrumentActivities } from '../telemetry/metrics.js';
+import { scrubSecrets } from '../telemetry/scrub.js';
 import { codecDataConverter } from '../intake/codec.js';
 import { temporalConnectionOptions, type Config } from '../temporal.config.js';
 import { workflowBundle } from './bundle.js';
@@ -13,10 +15,16 @@ function installRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger('WARN'), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
+    Runtime.install({ logger: new DefaultLogger('WARN', scrubbedSdkLog), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
   } catch {
     // Already installed by an earlier worker in this process.
   }
+}
+
+/** The SDK logs failed activities with their error (message and stack): scrub those lines like ours. */
+function scrubbedSdkLog(entry: LogEntry): void {
+  const meta = entry.meta === undefined ? '' : ` ${inspect(entry.meta, { depth: 6, breakLength: Infinity })}`;
+  process.stderr.write(`${scrubSecrets(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${meta}`)}\n`);
 }
 
 export interface WorkerOptions {
@@ -36,14 +44,15 @@ export async function createBulwarkWorker(opts: WorkerOptions): Promise<{ worker
   const clients = opts.clients ?? createAwsClients(config.aws);
   let activities = instrumentActivities(createActivities(clients, config));
   if (opts.wrapActivities) activities = opts.wrapActivities(activities);
+  // Payload (and failure) encryption when config.codec is enabled (off by default); clients must use the same codec.
+  const { dataConverter } = codecDataConverter(config, clients.kms);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: await workflowBundle({ failureConverterPath: dataConverter?.failureConverterPath }),
     activities,
-    // Payload encryption when config.codec is enabled (off by default); clients must use the same codec.
-    ...codecDataConverter(config, clients.kms),
+    ...(dataConverter ? { dataConverter } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),
     shutdownGraceTime: '10 seconds',
   });

@@ -7,3 +7,12 @@ export const AWS_ACTIVITY_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '10 seconds',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 6 },
 };
+
+// Consent revocation (issue 9): one call works through several batches of HTTP requests and may wait
+// out a Retry-After, so it gets minutes, and a heartbeat timeout so a crashed worker's attempt is
+// retried within seconds, resuming from its last heartbeat.
+export const CONSENT_ACTIVITY_OPTIONS: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
+};

@@ -14,6 +14,8 @@ export interface StepDecision extends OperatorAction {
   step: string;
   /** The step digest the approver was shown; refused if the plan changed since. */
   digest?: string;
+  /** Approve with changes: tuning parameters to change (domain/approval-changes.ts), checked against the action's schema. */
+  changes?: Record<string, string | number | boolean>;
 }
 
 /** Opens the containment gate of a low/medium incident. */

@@ -25,6 +25,7 @@ import {
   type TimelineEntry,
 } from '../domain/incident.js';
 import { approvalRefusal, type ResolvedPolicy } from '../domain/approval-rules.js';
+import { applyParamChanges, describeChanges } from '../domain/approval-changes.js';
 import { legacyPlanFor, severityBelow, stepDigest, type PlannedStep } from '../domain/playbook.js';
 import { evaluate, parseCondition } from '../domain/playbooks/condition.js';
 import { resolveTemplates } from '../domain/playbooks/template.js';
@@ -48,7 +49,7 @@ import type { Activities } from '../activities/index.js';
 import { incidentView } from '../domain/slack/view.js';
 import { compensateStep, executeStep, failureReason } from './steps.js';
 
-const slack = proxyActivities<Pick<Activities, 'publishIncidentMessage' | 'postIncidentThread'>>({
+const slack = proxyActivities<Pick<Activities, 'publishIncidentMessage' | 'postIncidentThread' | 'sendDirectMessages'>>({
   startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 8 },
 });
@@ -149,6 +150,8 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
       },
     );
   }
+  // `${steps.…}` references resolve when the step runs; for checking changes, resolve what is known now.
+  const resolveForCheck = (params: Record<string, unknown>) => resolveTemplates(params, context()) as Record<string, unknown>;
   const policyOf = (step: PlannedStep): ResolvedPolicy =>
     step.approvalPolicy ?? { name: step.approval ?? 'default', approvers: [], required: 1, expirySeconds: 15 * 60, escalation: [], onExpiry: 'reject', undefinedPolicy: true };
   for (const [update, approved] of [[approveUpdate, true], [rejectUpdate, false]] as const) {
@@ -160,9 +163,22 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
         wakeups++;
         if (!approved) rejections.set(decision.step, decision);
         else {
+          // Approve with changes: the step runs with the changed parameters, the digest moves with
+          // them, and approvals given for the old parameters no longer count (they approved something else).
+          let changedText = '';
+          if (decision.changes) {
+            const applied = applyParamChanges(step, decision.changes, resolveForCheck);
+            if (applied.ok && applied.changed.length > 0) {
+              const dropped = (s.approvals ?? []).map((a) => a.by);
+              step.with = applied.with;
+              s.digest = stepDigest(step);
+              s.approvals = [];
+              changedText = ` with changes: ${describeChanges(applied.changed)}${dropped.length ? ` (earlier approval by ${dropped.join(', ')} no longer counts)` : ''}`;
+            }
+          }
           s.approvals = [...(s.approvals ?? []), { by: decision.by, at: now(), comment: decision.reason }];
           const need = policyOf(step).required - s.approvals.length;
-          record({ kind: 'approval.granted', step: decision.step, message: `approved by ${decision.by}${decision.reason ? `: ${decision.reason}` : ''}${need > 0 ? ` (${need} more needed)` : ''}` });
+          record({ kind: 'approval.granted', step: decision.step, message: `approved by ${decision.by}${changedText}${decision.reason ? `: ${decision.reason}` : ''}${need > 0 ? ` (${need} more needed)` : ''}` });
           // N-of-M: the first approvers get their answer now; the last one when the step has run.
           if (need > 0) return s.status;
         }
@@ -180,9 +196,14 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
           }
           if (decision.digest && decision.digest !== s.digest) throw new Error(`step ${step.id} changed since it was shown to you; look again before deciding`);
           if (approved) {
-            const refusal = approvalRefusal({ policy: policyOf(step), by: decision.by, opener: state.openedBy, approvals: s.approvals ?? [], expiresAt: s.approvalExpiresAt, now: Date.now() });
+            const applied = decision.changes === undefined ? undefined : applyParamChanges(step, decision.changes, resolveForCheck);
+            // Real changes drop the approvals given for the old parameters, so those do not count here.
+            const counted = applied?.ok && applied.changed.length > 0 ? [] : (s.approvals ?? []);
+            const refusal = approvalRefusal({ policy: policyOf(step), by: decision.by, opener: state.openedBy, approvals: counted, expiresAt: s.approvalExpiresAt, now: Date.now() });
             if (refusal) throw new Error(refusal);
+            if (applied && !applied.ok) throw new Error(`cannot approve ${step.id} with these changes: ${applied.message}`);
           } else if (!decision.reason) throw new Error('a rejection needs a reason');
+          else if (decision.changes !== undefined) throw new Error('changes go with an approval, not a rejection');
         },
       },
     );
@@ -336,11 +357,11 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
       await condition(() => slackDone !== slackWanted);
       const target = slackWanted;
       try {
-        state.slackMessage = await slack.publishIncidentMessage({ incidentId: state.incidentId, view: incidentView(state), message: state.slackMessage });
+        state.slackMessage = await slack.publishIncidentMessage({ incidentId: state.incidentId, view: incidentView(state), message: state.slackMessage, openedAt: state.openedAt, invite: slackUsers(state.plan.steps.flatMap((p) => [...(p.approvalPolicy?.approvers ?? []), ...(p.approvalPolicy?.escalation.flatMap((e) => e.notify) ?? [])])) });
         const from = state.slackThreadCount ?? 0;
         const upTo = recorded();
         const lines = timelineSince(state, from, upTo).map(({ entry }) => `${entry.at.slice(11, 19)} ${entry.kind}${entry.step ? ` [${entry.step}]` : ''} ${entry.message}`);
-        if (lines.length) await slack.postIncidentThread({ channel: state.slackMessage.channel, threadTs: state.slackMessage.ts, lines });
+        if (lines.length) await slack.postIncidentThread({ channel: state.slackMessage.channel, threadTs: state.slackMessage.ts, lines, key: `${state.incidentId}:${from}-${upTo}` });
         state.slackThreadCount = upTo;
         state.slackError = undefined;
       } catch (err) {
@@ -450,21 +471,37 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
     });
     setStatus('awaiting-approval');
     const approvedEnough = () => (s.approvals?.length ?? 0) >= policy.required;
+    // Incidents from before escalation DMs replay as they ran: one escalation per wake-up, none at expiry.
+    const escalationDms = patched('slack-escalation-dm');
     const pending = [...policy.escalation].sort((a, b) => a.afterSeconds - b.afterSeconds);
     while (!approvedEnough() && !rejections.has(step.id) && !closeRequest) {
       const deadline = Date.parse(s.approvalExpiresAt);
       const nextEscalation = pending[0] ? requestedAt + pending[0].afterSeconds * 1000 : Infinity;
       const wakeAt = Math.min(deadline, nextEscalation);
       await waitUntil(() => approvedEnough() || rejections.has(step.id) || Boolean(closeRequest), Math.max(1, wakeAt - Date.now()));
-      if (pending[0] && Date.now() >= nextEscalation && !approvedEnough()) {
+      // At expiry, escalations not yet sent (their `after` is at or past the window) go out before the default applies.
+      const expiredNow = Date.now() >= deadline && !approvedEnough() && !rejections.has(step.id) && !closeRequest;
+      while (pending[0] && !approvedEnough() && (Date.now() >= requestedAt + pending[0].afterSeconds * 1000 || (expiredNow && escalationDms))) {
         const e = pending.shift()!;
-        record({ kind: 'approval.escalated', step: step.id, message: `no decision after ${e.afterSeconds}s: paging ${e.notify.join(', ')}` });
+        record({ kind: 'approval.escalated', step: step.id, message: `no decision after ${Math.round((Date.now() - requestedAt) / 1000)}s: paging ${e.notify.join(', ')}` });
         await executeStep(
           { ...step, id: `${step.id}-escalation`, action: 'notify.operators', timeoutSeconds: undefined, retry: undefined },
           { message: `approval needed for ${step.id} of ${state.incidentId}: ${e.notify.join(', ')}` },
           record,
           now(),
         ).catch(() => undefined);
+        const users = slackUsers(e.notify);
+        // In the background: a Slack outage must not hold up the decision (or the expiry default).
+        if (input.slack && escalationDms && users.length) {
+          void slack
+            .sendDirectMessages({
+              users,
+              key: `${state.incidentId}/${step.id}/escalation-${e.afterSeconds}`,
+              text: `Approval needed: ${step.title} (${step.id}) of ${state.incidentId}, ${state.severity} ${state.alert.type}. Nobody has decided yet; the window closes at ${s.approvalExpiresAt}, then policy ${policy.name} applies: ${policy.onExpiry}. Approve or reject it on the incident message or with \`bulwark incident approve ${state.incidentId} ${step.id}\`.`,
+            })
+            .catch(() => undefined);
+        }
+        if (!escalationDms) break;
       }
       if (Date.now() >= deadline && !approvedEnough() && !rejections.has(step.id)) {
         if (policy.onExpiry === 'proceed') {
@@ -515,6 +552,11 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
     }
     return undone;
   }
+}
+
+/** Slack user ids among approval principals (`slack:U123`). */
+function slackUsers(principals: string[]): string[] {
+  return [...new Set(principals.filter((p) => p.startsWith('slack:')).map((p) => p.slice('slack:'.length)))];
 }
 
 function requireActor(action: OperatorAction): void {

@@ -5,6 +5,7 @@ import {
   defineQuery,
   defineUpdate,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -18,6 +19,9 @@ import { kmsReplaceWorkflowId, kmsRotationWorkflowId, normaliseAlias, secretRota
 import { checkDeletionWindowDays, checkRotationPeriodDays } from '../domain/rotation/limits.js';
 import type { ScheduledRotationInput } from '../domain/rotation/policy.js';
 import { STRATEGIES, type RotationStrategy } from '../domain/rotation/strategy.js';
+import { DEFAULT_CONFIRM_WITHIN, DEFAULT_GRACE, RetireOptions, type Consumer, type RotationTarget } from '../domain/rotation/target.js';
+import { parseDurationSeconds } from '../domain/duration.js';
+import type { ConsumerCheck, TargetEvidence } from '../activities/rotation-targets.js';
 import { AWS_ACTIVITY_OPTIONS } from './activity-options.js';
 import { failureReason } from './steps.js';
 
@@ -61,6 +65,24 @@ export interface SecretRotationInput {
   minIntervalSeconds?: number;
   /** testSecret also presents the new credential to this URL (2xx = accepted). */
   verifyUrl?: string;
+  /** setSecret target; with one, the previous credential is revoked there after consumers confirm and the grace period ends. */
+  target?: RotationTarget;
+  /** HTTPS probes that must report the new version before the previous credential is retired. */
+  consumers?: Consumer[];
+  /** How long the previous credential stays valid after AWSCURRENT moved (default 1h). */
+  grace?: string;
+  /** How long to wait for consumers to confirm (default 1h); unconfirmed → the old credential stays valid. */
+  confirmWithin?: string;
+  /** Seconds between consumer probe rounds (default 30). */
+  probeEverySeconds?: number;
+}
+
+export interface Retirement {
+  retired: boolean;
+  at?: string;
+  /** Why the previous credential was not revoked (no previous version, consumers did not confirm, …). */
+  reason?: string;
+  evidence?: TargetEvidence;
 }
 
 export interface SecretRotationResult {
@@ -78,6 +100,10 @@ export interface SecretRotationResult {
   requestedBy?: string;
   reason?: string;
   progress: ProgressEntry[];
+  setSecret?: TargetEvidence;
+  /** Each consumer's first confirmation of the new version (or its last answer, if it never did). */
+  consumers?: ConsumerCheck[];
+  retirement?: Retirement;
 }
 
 export const secretRotationProgressQuery = defineQuery<{ phase: string; progress: ProgressEntry[] }>('rotationProgress');
@@ -102,6 +128,12 @@ export async function secretRotationWorkflow(input: SecretRotationInput): Promis
     throw ApplicationFailure.nonRetryable(`generator: ${parsedPolicy.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 'InvalidParameters');
   }
   const generator = parsedPolicy.data;
+  const retireOptions = RetireOptions.safeParse({ target: input.target, consumers: input.consumers, grace: input.grace, confirmWithin: input.confirmWithin });
+  if (!retireOptions.success) {
+    throw ApplicationFailure.nonRetryable(`${retireOptions.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 'InvalidParameters');
+  }
+  const { target, consumers } = retireOptions.data;
+  let setEvidence: TargetEvidence | undefined;
   record(`rotation of ${input.secretId} (${input.strategy}) requested by ${input.requestedBy ?? 'unknown'}${input.reason ? `: ${input.reason}` : ''}`);
 
   const options = { idempotencyKey, strategy: input.strategy, generator, userPair: input.userPair };
@@ -115,22 +147,26 @@ export async function secretRotationWorkflow(input: SecretRotationInput): Promis
     if (created.recovered === 'resumed') record(`resuming: version ${created.versionId} of this rotation already exists`);
     if (created.recovered !== 'finished') {
       record(`createSecret: version ${created.versionId} is AWSPENDING${created.created ? '' : ' (already created)'}`);
-      // setSecret hands the pending credential to the system that uses it. No targets are built yet
-      // (API Gateway key, Cognito app client, HTTPS endpoint), so there is nothing to call: the step
-      // is recorded, not scheduled. testSecret still reads the version back and can present it to
-      // `verifyUrl`.
-      record('setSecret: no target configured');
+      // setSecret hands the pending credential to the system that checks it, before AWSCURRENT
+      // moves; without a target there is nothing to call (testSecret can still use `verifyUrl`).
+      if (target) {
+        phase = 'setSecret';
+        setEvidence = await aws.rotationSetSecret({ secretArn: created.secretArn, idempotencyKey, strategy: input.strategy, target });
+        record(`setSecret: ${describeTarget(setEvidence)}`);
+      } else record('setSecret: no target configured');
       phase = 'testSecret';
       try {
         checks = (await aws.rotationTestSecret({ ...options, secretArn: created.secretArn, verifyUrl: input.verifyUrl })).checks;
       } catch (err) {
         const reason = failureReason(err);
         phase = 'abandoning';
+        // The target accepted the new credential in setSecret: it must not stay valid there.
+        if (target) await aws.rotationRevokeAtTarget({ secretArn: created.secretArn, versionId: created.versionId, strategy: input.strategy, target });
         const abandoned = await aws.rotationAbandonPending({ secretArn: created.secretArn, idempotencyKey });
-        throw ApplicationFailure.nonRetryable(
-          `${reason}. AWSCURRENT is unchanged (version ${abandoned.currentVersionId}); the new version ${created.versionId} was ${abandoned.removed ? 'released from AWSPENDING' : 'not pending'}`,
-          'RotationTestFailed',
-        );
+        const message = `${reason}. AWSCURRENT is unchanged (version ${abandoned.currentVersionId}); the new version ${created.versionId} was ${abandoned.removed ? 'released from AWSPENDING' : 'not pending'}`;
+        // A credential that cannot be rotated is a security problem of its own: it becomes an incident.
+        if (patched('rotation-failure-incident')) await raiseRotationIncident(created.name, created.secretArn, message, record);
+        throw ApplicationFailure.nonRetryable(message, 'RotationTestFailed');
       }
       record(`testSecret passed: ${checks.join(', ')}`);
     }
@@ -142,6 +178,39 @@ export async function secretRotationWorkflow(input: SecretRotationInput): Promis
   }
   const secretArn = created.secretArn;
   record(`finishSecret: AWSCURRENT is ${finished.newVersionId}, AWSPREVIOUS ${finished.previousVersionId ?? '(none)'}`);
+  const finishedAt = Date.now();
+  let confirmations: ConsumerCheck[] | undefined;
+  let retirement: Retirement | undefined;
+  if (target || consumers?.length) {
+    const previous = finished.previousVersionId;
+    if (!previous) retirement = { retired: false, reason: 'no previous version to retire' };
+    else {
+      if (consumers?.length) {
+        phase = 'confirming';
+        confirmations = await confirmConsumers(consumers, finished.newVersionId, parseDurationSeconds(input.confirmWithin ?? DEFAULT_CONFIRM_WITHIN), input.probeEverySeconds ?? 30, record);
+      }
+      const unconfirmed = confirmations?.filter((c) => !c.confirmed) ?? [];
+      if (unconfirmed.length) {
+        retirement = { retired: false, reason: `not confirmed by ${unconfirmed.map((c) => `${c.name} (${c.why})`).join(', ')}: the previous credential stays valid` };
+      } else if (!target) {
+        retirement = { retired: false, reason: 'no target to revoke the previous credential at; it remains AWSPREVIOUS' };
+      } else if (target.kind === 'https' && !target.revokeUrl) {
+        retirement = { retired: false, reason: 'the HTTPS target has no revokeUrl: the previous credential stays valid there until removed' };
+      } else {
+        phase = 'grace';
+        const graceMs = parseDurationSeconds(input.grace ?? DEFAULT_GRACE) * 1000;
+        const left = finishedAt + graceMs - Date.now();
+        if (left > 0) {
+          record(`grace: previous version ${previous} stays valid for ${Math.ceil(left / 1000)}s`);
+          await sleep(left);
+        }
+        phase = 'retiring';
+        const evidence = await aws.rotationRevokeAtTarget({ secretArn: created.secretArn, versionId: previous, strategy: input.strategy, target });
+        retirement = { retired: true, at: now(), evidence };
+      }
+    }
+    record(retirement.retired ? `retired previous version ${finished.previousVersionId}: ${describeTarget(retirement.evidence!)}` : `previous version not retired: ${retirement.reason}`);
+  }
   phase = 'done';
   return {
     workflowId: info.workflowId,
@@ -158,7 +227,50 @@ export async function secretRotationWorkflow(input: SecretRotationInput): Promis
     requestedBy: input.requestedBy,
     reason: input.reason,
     progress,
+    setSecret: setEvidence,
+    consumers: confirmations,
+    retirement,
   };
+}
+
+/** Opens (or joins, by secret) an incident for a rotation whose new credential failed its test; never masks the rotation's own failure. */
+async function raiseRotationIncident(name: string, secretArn: string, reason: string, record: (m: string) => void): Promise<void> {
+  const alert = {
+    source: 'bulwark-rotation',
+    type: 'rotation.failed',
+    severity: 'high',
+    observedAt: now(),
+    dedupKey: `rotation-failed:${name}`,
+    subject: { secretId: secretArn },
+    details: { secret: name, reason, workflowId: workflowInfo().workflowId },
+  };
+  try {
+    const [opened] = await aws.openIncidents({ alerts: [alert], observedAt: alert.observedAt, openedBy: 'rotation' });
+    record(`incident ${opened!.incidentId} ${opened!.deduplicated ? 'already open for this secret (counted)' : 'opened'}`);
+  } catch (err) {
+    record(`could not open an incident: ${failureReason(err)}`);
+  }
+}
+
+function describeTarget(e: TargetEvidence): string {
+  if (e.kind === 'https') return e.httpStatus ? `HTTPS target answered ${e.httpStatus}${e.changed ? '' : ' (already had it)'}` : 'HTTPS target has no revoke URL';
+  return e.apiKeyId ? `API key ${e.apiKeyId}${e.usagePlanIds ? ` in usage plan(s) ${e.usagePlanIds.join(', ') || '(none)'}` : ''}${e.changed ? '' : ' (already)'}` : 'no API key holds that credential';
+}
+
+/** Probes every consumer until all report `versionId` or `withinSeconds` pass; keeps each one's first confirmation. */
+async function confirmConsumers(consumers: Consumer[], versionId: string, withinSeconds: number, everySeconds: number, record: (m: string) => void): Promise<ConsumerCheck[]> {
+  const deadline = Date.now() + withinSeconds * 1000;
+  const latest = new Map<string, ConsumerCheck>();
+  for (;;) {
+    const pending = consumers.filter((c) => !latest.get(c.name)?.confirmed);
+    for (const check of await aws.rotationProbeConsumers({ consumers: pending, versionId })) {
+      latest.set(check.name, check);
+      if (check.confirmed) record(`consumer ${check.name} confirmed version ${versionId}`);
+    }
+    if (consumers.every((c) => latest.get(c.name)?.confirmed) || Date.now() >= deadline) break;
+    await sleep(Math.min(everySeconds * 1000, Math.max(1, deadline - Date.now())));
+  }
+  return consumers.map((c) => latest.get(c.name)!);
 }
 
 // ───────────────────────────── KMS: in place ─────────────────────────────
@@ -407,7 +519,7 @@ export async function scheduledRotationWorkflow(input: ScheduledRotationInput): 
         child = await startChild(secretRotationWorkflow, {
           ...common,
           workflowId,
-          args: [{ secretId: t.secretId, strategy: t.strategy, generator: t.generator, userPair: t.userPair, minIntervalSeconds: t.minIntervalSeconds, requestedBy, reason }],
+          args: [{ secretId: t.secretId, strategy: t.strategy, generator: t.generator, userPair: t.userPair, minIntervalSeconds: t.minIntervalSeconds, target: t.setSecret, consumers: t.consumers, grace: t.grace, confirmWithin: t.confirmWithin, requestedBy, reason }],
         });
       } catch (err) {
         if (alreadyStarted(err)) return skipped(workflowId);

@@ -1,10 +1,14 @@
 import { ActivityFailure, ApplicationFailure, proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { startRegulatorNotifications } from './notification-start.js';
+import { rotateCertificateStep } from './certificate-step.js';
+import { blockIps, unblockIps, type BlockIpsOutput, type BlockIpsParams } from './waf-steps.js';
 import type { Endpoint } from '../domain/alert.js';
 import { parseDurationSeconds } from '../domain/duration.js';
 import type { IncidentState, TimelineEntry } from '../domain/incident.js';
 import type { PlannedStep } from '../domain/playbook.js';
 import type { Activities } from '../activities/index.js';
 import { AWS_ACTIVITY_OPTIONS } from './activity-options.js';
+import { listConsentsStep, revokeConsentsStep } from './consents.js';
 
 const aws = proxyActivities<Activities>(AWS_ACTIVITY_OPTIONS);
 
@@ -48,6 +52,7 @@ interface Params {
   burstLimit?: number;
   ttl?: string;
   keyId?: string;
+  newKeyId?: string;
   accessKeyId?: string;
   userName?: string;
   roleName?: string;
@@ -57,6 +62,14 @@ interface Params {
   url?: string;
   message?: string;
   duration?: string;
+  // regulators.assess (issue 7)
+  facts?: Record<string, unknown>;
+  regimes?: string[];
+  summary?: string;
+  openedBy?: string;
+  aware?: string;
+  // consents.revoke (issue 9)
+  batchSize?: number;
 }
 
 function need<K extends keyof Params>(p: Params, key: K): NonNullable<Params[K]> {
@@ -111,6 +124,16 @@ export async function executeStep(step: PlannedStep, params: Params, record: Rec
       const r = await act.rotationRotateKeyOnDemand({ keyId: need(params, 'keyId'), requestedAt });
       return { output: { ...r }, resources: [r.keyArn], message: r.changed ? `rotated KMS key ${r.keyId} on demand` : `KMS key ${r.keyId} was already rotated by this step` };
     }
+    case 'secrets.reencrypt': {
+      const keyId = need(params, 'keyId');
+      const r = await act.reencryptSecrets({ keyId, newKeyId: params.newKeyId, idempotencyKey: stepKey(step, keyId) });
+      for (const s of r.secrets) record({ kind: 'step.progress', step: step.id, message: `re-encrypted ${s.name}: version ${s.versionId} is AWSCURRENT under ${s.kmsKeyId}${s.changed ? '' : ' (already)'}`, resources: [s.secretArn, s.versionId] });
+      return {
+        output: { keyArn: r.keyArn, secrets: r.secrets.map(({ secretArn, versionId, kmsKeyId }) => ({ secretArn, versionId, kmsKeyId })) },
+        resources: r.secrets.map((s) => s.secretArn),
+        message: `re-encrypted ${r.secrets.length} secret(s) under ${r.keyArn}`,
+      };
+    }
     case 'kms.disableKey': {
       const r = await act.disableKmsKey({ keyId: need(params, 'keyId') });
       return { output: { ...r }, resources: [r.keyArn], message: `KMS key ${r.keyId} is ${r.keyState}${r.changed ? '' : ' (already)'}` };
@@ -142,11 +165,23 @@ export async function executeStep(step: PlannedStep, params: Params, record: Rec
       const r = await act.notifyOperators({ incidentId: workflowInfo().workflowId, step: step.id, message: need(params, 'message') });
       return { output: { ...r }, resources: [], message: need(params, 'message') };
     }
+    case 'certificates.rotate':
+      return rotateCertificateStep(params as Record<string, unknown>);
     case 'wait': {
       const seconds = parseDurationSeconds(need(params, 'duration'));
       await sleep(seconds * 1000);
       return { output: { waitedSeconds: seconds }, resources: [], message: `waited ${need(params, 'duration')}` };
     }
+    case 'regulators.assess':
+      return startRegulatorNotifications(act, params, requestedAt);
+    // consents (issue 9)
+    case 'consents.list':
+      return listConsentsStep(step, params);
+    case 'consents.revoke':
+      return revokeConsentsStep(step, params, record, stepKey(step, need(params, 'clientId')));
+    // threat intel (issue 9 part 2)
+    case 'waf.blockIps':
+      return blockIps(act, step.id, params as unknown as BlockIpsParams);
     default:
       throw ApplicationFailure.nonRetryable(`action ${step.action} is not available in this worker`, 'UnknownAction');
   }
@@ -177,6 +212,8 @@ export async function compensateStep(step: PlannedStep, state: IncidentState): P
       const r = await aws.reactivateAccessKey({ accessKeyId, userName });
       return { output: { restored: r }, resources: [r.accessKeyId], message: `reactivated access key ${r.accessKeyId}` };
     }
+    case 'waf.blockIps':
+      return unblockIps(aws, recorded as unknown as BlockIpsOutput);
     default:
       return undefined;
   }

@@ -1,9 +1,12 @@
 import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { createAwsClients } from '../../activities/clients.js';
-import { verifyAuditFile } from '../../activities/audit.js';
+import { verifyAuditFile, verifyAuditLines } from '../../activities/audit.js';
+import { s3AuditStoreFromConfig } from '../../activities/audit-s3.js';
+import type { Config } from '../../temporal.config.js';
 import { normaliseIncidentId } from '../../domain/fingerprint.js';
 import { buildEvidencePack, renderEvidenceHtml } from '../../domain/report.js';
+import { renderEvidencePdf } from '../report-pdf.js';
 import { stateQuery } from '../../workflows/definitions.js';
 import { clientFor, configFrom, type GlobalOptions } from '../context.js';
 import { CliError, explain, usageError } from '../errors.js';
@@ -12,6 +15,7 @@ interface VerifyOptions {
   dir?: string;
   kms: boolean;
   json?: boolean;
+  source: string;
 }
 
 /** `bulwark audit verify <incident>`: exit 0 when the chain and its KMS anchors verify, 1 naming the first bad record. */
@@ -25,9 +29,12 @@ export function registerAuditCommands(program: Command): void {
     .option('--dir <dir>', 'audit directory (env BULWARK_AUDIT_DIR, default .bulwark/audit)')
     .option('--no-kms', 'do not check anchor signatures with KMS Verify')
     .option('--json', 'print the verification as JSON')
+    .option('--source <file|s3>', 'verify the local audit file, or the copy in the Object Lock bucket (env BULWARK_AUDIT_S3_BUCKET)', 'file')
     .action(async (id: string, o: VerifyOptions) => {
       const config = configFrom(globals(), o.dir ? { audit: { dir: o.dir } } : {});
       const incidentId = normaliseIncidentId(id);
+      if (o.source !== 'file' && o.source !== 's3') throw usageError(`--source must be file or s3, got "${o.source}"`);
+      if (o.source === 's3') return verifyFromS3(config, incidentId, o);
       const v = await verifyAuditFile(config.audit.dir, incidentId, { kms: o.kms ? createAwsClients(config.aws).kms : undefined }).catch((err) => {
         throw new CliError(`cannot verify the audit log of ${incidentId}: ${explain(err)}`);
       });
@@ -52,13 +59,13 @@ export function registerReportCommand(program: Command): void {
   incident
     .command('report <id>')
     .description('evidence pack for auditors and regulators: summary, timeline with MTTD/MTTC, steps and approvers, resources, notifications, audit-chain verification')
-    .option('-f, --format <format>', 'html | json (pdf: print the HTML to PDF; no PDF renderer ships with bulwark)', 'html')
+    .option('-f, --format <format>', 'html | pdf | json', 'html')
     .option('-o, --out <file>', 'write to this file instead of stdout')
     .option('--dir <dir>', 'audit directory (env BULWARK_AUDIT_DIR, default .bulwark/audit)')
     .option('--no-kms', 'do not check audit anchor signatures with KMS Verify')
     .action(async (id: string, o: ReportOptions) => {
-      if (o.format === 'pdf') throw usageError('--format pdf is not available: no PDF renderer is installed; use --format html and print it to PDF from a browser');
-      if (o.format !== 'html' && o.format !== 'json') throw usageError('--format must be html or json');
+      if (o.format !== 'html' && o.format !== 'json' && o.format !== 'pdf') throw usageError(`--format must be html, pdf or json, got "${o.format}"`);
+      if (o.format === 'pdf' && !o.out && process.stdout.isTTY) throw usageError('--format pdf writes binary: give --out <file> (or redirect stdout)');
       const config = configFrom(globals(), o.dir ? { audit: { dir: o.dir } } : {});
       const incidentId = normaliseIncidentId(id);
       const client = await clientFor(config);
@@ -72,7 +79,7 @@ export function registerReportCommand(program: Command): void {
       }
       const audit = await verifyAuditFile(config.audit.dir, incidentId, { kms: o.kms ? createAwsClients(config.aws).kms : undefined });
       const pack = buildEvidencePack(state, audit, new Date().toISOString());
-      const text = o.format === 'json' ? `${JSON.stringify(pack, null, 2)}\n` : renderEvidenceHtml(pack);
+      const text = o.format === 'json' ? `${JSON.stringify(pack, null, 2)}\n` : o.format === 'pdf' ? await renderEvidencePdf(pack) : renderEvidenceHtml(pack);
       if (o.out) {
         await writeFile(o.out, text);
         console.log(`evidence pack for ${incidentId} written to ${o.out}\n  ${audit.summary}`);
@@ -80,4 +87,24 @@ export function registerReportCommand(program: Command): void {
         process.stdout.write(text);
       }
     });
+}
+
+/** `audit verify --source s3`: the chain as stored in the Object Lock bucket; an overwritten record is tampering. */
+async function verifyFromS3(config: Config, incidentId: string, o: VerifyOptions): Promise<void> {
+  const clients = createAwsClients(config.aws);
+  const store = s3AuditStoreFromConfig(clients, config.audit);
+  if (!store) throw usageError('--source s3 needs the audit bucket (BULWARK_AUDIT_S3_BUCKET)');
+  const read = await store.readRecords(incidentId).catch((err) => {
+    throw new CliError(`cannot read the audit records of ${incidentId} from s3://${store.bucket}: ${explain(err)}`);
+  });
+  const where = `s3://${store.bucket}/audit/${incidentId}/`;
+  if (read.records.length === 0) throw new CliError(`no audit records for ${incidentId} in ${where}`);
+  const v = await verifyAuditLines(read.records, incidentId, { kms: o.kms ? clients.kms : undefined });
+  const overwritten = read.overwritten.length
+    ? `; ${read.overwritten.length} record object(s) written again (the locked originals were verified): ${read.overwritten.map((x) => `${x.key} (${x.versions} versions)`).join(', ')}`
+    : '';
+  const ok = v.ok && read.overwritten.length === 0;
+  if (o.json) console.log(JSON.stringify({ ok, source: where, records: v.records.length, chain: v.chain, anchors: v.anchors, overwritten: read.overwritten, summary: v.summary + overwritten }, null, 2));
+  if (!ok) throw new CliError(v.summary + overwritten);
+  if (!o.json) console.log(`${incidentId}: ${v.summary}\n  ${where}`);
 }

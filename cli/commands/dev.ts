@@ -8,6 +8,7 @@ import { ensureTools } from '../../devstack/tools.js';
 import { startIntake } from '../../intake/app.js';
 import { connectClient } from '../../intake/temporal-client.js';
 import { createLogger } from '../../telemetry/logger.js';
+import type { Config } from '../../temporal.config.js';
 import { createBulwarkWorker } from '../../worker/worker.js';
 import { configFrom, type GlobalOptions } from '../context.js';
 import { STATE_DIR, readDevState, writeDevState } from '../devstate.js';
@@ -25,6 +26,14 @@ const portOf = (name: string, value: string) => {
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Error(`--${name} must be a port number, got "${value}"`);
   return n;
 };
+
+/**
+ * With the payload codec on, the dev server's Web UI decodes payloads through the intake's codec
+ * endpoint (intake/codec-server.ts). A server already running on the port is reused as it is.
+ */
+export function devUiCodecEndpoint(config: Pick<Config, 'codec'>, intakePort: number): string | undefined {
+  return config.codec.enabled ? `http://127.0.0.1:${intakePort}/codec` : undefined;
+}
 
 export function registerDevCommand(program: Command): void {
   program
@@ -52,8 +61,9 @@ The sandbox AWS is for demos and tests only: never point it at real credentials.
       await ensureTools({ onProgress: say });
 
       say('starting Temporal dev server and sandbox AWS…');
+      const uiCodecEndpoint = devUiCodecEndpoint(configFrom(program.opts<GlobalOptions>()), ports.intake);
       const [temporal, moto] = await Promise.all([
-        startTemporal({ port: ports.temporal, uiPort: ports.ui, dbFile: join(STATE_DIR, 'temporal.db') }),
+        startTemporal({ port: ports.temporal, uiPort: ports.ui, dbFile: join(STATE_DIR, 'temporal.db'), uiCodecEndpoint }),
         startMoto({ port: ports.aws }),
       ]);
       const servers: RunningServer[] = [temporal, moto];
@@ -63,6 +73,8 @@ The sandbox AWS is for demos and tests only: never point it at real credentials.
         temporal: { address: `127.0.0.1:${ports.temporal}` },
         aws: { endpoint: `http://127.0.0.1:${ports.aws}` },
         intake: { port: ports.intake, webhookSecret },
+        // The Web UI on its (possibly non-default) port must be allowed to call the codec endpoint.
+        ...(uiCodecEndpoint && !process.env.BULWARK_CODEC_ALLOWED_ORIGINS ? { codec: { allowedOrigins: [`http://127.0.0.1:${ports.ui}`, `http://localhost:${ports.ui}`] } } : {}),
       });
 
       say('seeding the sandbox AWS account…');

@@ -4,6 +4,7 @@ import { decodeMapFromPayloads } from '@temporalio/common/lib/internal-non-workf
 import type { Alert } from '../../domain/alert.js';
 import { operatorAlert as buildOperatorAlert, OperatorAlertError, type OperatorIncident } from '../../domain/operator-alert.js';
 import { parseDurationSeconds } from '../../domain/duration.js';
+import { parseSetting } from '../../domain/approval-changes.js';
 import { normaliseIncidentId } from '../../domain/fingerprint.js';
 import type { IncidentMemo } from '../../domain/incident.js';
 import { createDeliverer } from '../../intake/app.js';
@@ -166,8 +167,15 @@ export function registerIncidentCommands(program: Command): void {
     .description('approve a step that waits for approval (see `incident show`); answers when the step has run')
     .option('--as <operator>', 'who approves (default: $BULWARK_OPERATOR or $USER); not whoever opened the incident')
     .option('--comment <text>', 'for the timeline')
-    .action(async (id: string, step: string, o: { as?: string; comment?: string }) => {
-      const status = await withIncident(id, (h) => h.executeUpdate(approveUpdate, { args: [{ step, by: operator(o.as), reason: o.comment }] }));
+    .option('--set <param=value>', 'approve with changes: a tuning parameter to change (repeatable), e.g. --set rateLimit=5; checked against the action’s schema', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (id: string, step: string, o: { as?: string; comment?: string; set: string[] }) => {
+      let changes: Record<string, string | number | boolean> | undefined;
+      for (const text of o.set) {
+        const parsed = parseSetting(text);
+        if ('error' in parsed) throw usageError(parsed.error);
+        changes = { ...changes, [parsed.param]: parsed.value };
+      }
+      const status = await withIncident(id, (h) => h.executeUpdate(approveUpdate, { args: [{ step, by: operator(o.as), reason: o.comment, ...(changes ? { changes } : {}) }] }));
       console.log(`${step}: ${status}`);
     });
 

@@ -10,7 +10,9 @@ import { stageOfAnchor, submittedEvent } from '../../domain/regimes/expression.j
 import { IncidentFacts, OrganisationProfile, profileTimeZone } from '../../domain/regimes/facts.js';
 import { checkRegimeSet, formatRegimeError, parseRegimeFile, type RegimeFileError } from '../../domain/regimes/load.js';
 import { confidenceFlags, type Regime } from '../../domain/regimes/schema.js';
+import { organisationOf, RegulatorProfile } from '../../domain/regimes/profile.js';
 import { CliError, usageError } from '../errors.js';
+import { registerRegulatorNotificationCommands } from './regulator-notifications.js';
 
 /** The shipped rule files, found from this module so the command works from any directory. */
 export const DEFAULT_REGIME_DIR = fileURLToPath(new URL('../../regimes/', import.meta.url));
@@ -194,7 +196,8 @@ interface ClassifyOptions {
 }
 
 export function registerRegulatorCommands(program: Command): void {
-  const regulators = program.command('regulators').description('regulator notification rules: what-if classification, deadlines, rule files');
+  const regulators = program.command('regulators').description('regulator notifications: what-if classification, rule files, live status, drafts, approval and submission');
+  registerRegulatorNotificationCommands(regulators, program);
 
   regulators
     .command('classify <facts.json>')
@@ -212,9 +215,11 @@ export function registerRegulatorCommands(program: Command): void {
       const raw = readJson(factsPath, 'facts file');
       const wrapped = raw && typeof raw === 'object' && 'facts' in raw ? validated(WhatIf, raw, `facts file ${factsPath}`) : { facts: raw };
       const facts = validated(IncidentFacts, wrapped.facts, `facts in ${factsPath}`);
-      const profileInput = o.profile ? readJson(o.profile, 'profile') : wrapped.profile;
-      if (profileInput === undefined) throw usageError('an organisation profile is needed: --profile <profile.json> (entityType, jurisdictions, memberState or timeZone, flags)');
-      const profile = validated(OrganisationProfile, profileInput, `profile${o.profile ? ` ${o.profile}` : ''}`);
+      // The configured regulator profile (BULWARK_REGULATOR_PROFILE) is the default; a plain organisation profile is one too.
+      const profilePath = o.profile ?? (wrapped.profile === undefined ? process.env.BULWARK_REGULATOR_PROFILE || undefined : undefined);
+      const profileInput = profilePath ? readJson(profilePath, 'profile') : wrapped.profile;
+      if (profileInput === undefined) throw usageError('an organisation profile is needed: --profile <profile.json> (entityType, jurisdictions, memberState or timeZone, flags) or BULWARK_REGULATOR_PROFILE');
+      const profile = organisationOf(validated(RegulatorProfile, profileInput, `profile${profilePath ? ` ${profilePath}` : ''}`));
       const given = validated(Events, o.events ? readJson(o.events, 'events file') : wrapped.events ?? {}, 'events');
       const at = o.at === undefined ? new Date().toISOString() : validated(Instant, o.at, '--at');
       const result = whatIf(loadOrFail(resolveDir(o)), facts, profile, new Date(at).toISOString(), given);

@@ -8,6 +8,8 @@ import { GeneratorPolicy } from '../../domain/rotation/generator.js';
 import { kmsReplaceWorkflowId, kmsRotationWorkflowId, normaliseAlias, secretRotationWorkflowId } from '../../domain/rotation/ids.js';
 import { checkDeletionWindowDays, checkRotationPeriodDays } from '../../domain/rotation/limits.js';
 import { STRATEGIES, type RotationStrategy } from '../../domain/rotation/strategy.js';
+import { KEY_PAIR_ALGORITHMS } from '../../domain/rotation/keypair.js';
+import { parseConsumerArg, type RotationTarget } from '../../domain/rotation/target.js';
 import type {
   DeletionDecision,
   KeyReplaceState,
@@ -155,8 +157,13 @@ function parseStrategy(s: string | undefined): RotationStrategy {
   return v as RotationStrategy;
 }
 
-function parseGenerator(o: { length?: string; noSymbols?: boolean; symbols?: boolean; exclude?: string; token?: boolean }) {
+function parseGenerator(o: { length?: string; noSymbols?: boolean; symbols?: boolean; exclude?: string; token?: boolean; keypair?: string | boolean }) {
   const candidate: Record<string, unknown> = {};
+  if (o.keypair !== undefined) {
+    if (o.token || o.length !== undefined) throw usageError('--keypair generates a key pair; --token and --length are for passwords and tokens');
+    candidate.kind = 'keypair';
+    if (typeof o.keypair === 'string') candidate.algorithm = o.keypair;
+  }
   if (o.length !== undefined) candidate.length = Number(o.length);
   if (o.symbols === false) candidate.symbols = false;
   if (o.exclude) candidate.exclude = o.exclude;
@@ -191,13 +198,51 @@ interface SecretOptions {
   symbols?: boolean;
   exclude?: string;
   token?: boolean;
+  keypair?: string | boolean;
   verifyUrl?: string;
+  setUrl?: string;
+  revokeUrl?: string;
+  apiKeyTarget?: boolean;
+  usagePlan?: string[];
+  consumer?: string[];
+  grace?: string;
+  confirmWithin?: string;
   json?: boolean;
 }
 
+/** The setSecret target and retirement options from the command line (checked again by the workflow). */
+function retireOptions(o: SecretOptions): Pick<SecretRotationInput, 'target' | 'consumers' | 'grace' | 'confirmWithin'> {
+  if (o.apiKeyTarget && o.setUrl) throw usageError('--api-key-target and --set-url name two different targets; choose one');
+  if (o.revokeUrl && !o.setUrl) throw usageError('--revoke-url needs --set-url (the HTTPS target it belongs to)');
+  if (o.usagePlan?.length && !o.apiKeyTarget) throw usageError('--usage-plan needs --api-key-target');
+  const target: RotationTarget | undefined = o.apiKeyTarget
+    ? { kind: 'apigateway-key', ...(o.usagePlan?.length ? { usagePlanIds: o.usagePlan } : {}) }
+    : o.setUrl
+      ? { kind: 'https', url: o.setUrl, ...(o.revokeUrl ? { revokeUrl: o.revokeUrl } : {}) }
+      : undefined;
+  let consumers;
+  try {
+    consumers = o.consumer?.map(parseConsumerArg);
+  } catch (err) {
+    throw usageError(`--consumer: ${(err as Error).message}`);
+  }
+  for (const [flag, v] of [['--grace', o.grace], ['--confirm-within', o.confirmWithin]] as const) {
+    if (v !== undefined) {
+      try {
+        parseDurationSeconds(v);
+      } catch (err) {
+        throw usageError(`${flag}: ${(err as Error).message}`);
+      }
+    }
+  }
+  return { target, consumers, grace: o.grace, confirmWithin: o.confirmWithin };
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
 export function registerRotateCommands(program: Command): void {
   const globals = () => program.opts<GlobalOptions>();
-  const rotate = program
+  const rotate: Command = program
     .command('rotate')
     .description('rotate a secret or KMS key now, or every secret with a tag (--all --tag k=v)')
     .option('--all', 'rotate every secret carrying --tag')
@@ -212,6 +257,7 @@ export function registerRotateCommands(program: Command): void {
       `
 Examples:
   bulwark rotate secret prod/payments/db --strategy alternating-users --wait
+  bulwark rotate secret prod/partner/key --token --api-key-target --consumer gw=https://gw.internal/credential-version --grace 1h --wait
   bulwark rotate key alias/data-key                      on-demand rotation of a symmetric key
   bulwark rotate key alias/signing --replace --grace 1h  new key behind the alias; old one kept 1h
   bulwark rotate approve-deletion alias/signing --as bob
@@ -245,6 +291,16 @@ Examples:
       if (failed > 0) throw new CliError(`${failed} of ${outcomes.length} rotation(s) failed`);
     });
 
+  // `rotate` and its subcommands share option names (--json, --force, --as, --strategy); commander
+  // gives an option written after `secret <id>` to `rotate`, so hand what was typed to the subcommand.
+  rotate.hook('preAction', (_rotate, action) => {
+    if (action === rotate) return;
+    for (const option of rotate.options) {
+      const key = option.attributeName();
+      if (rotate.getOptionValueSource(key) === 'cli' && action.options.some((o) => o.attributeName() === key)) action.setOptionValueWithSource(key, rotate.getOptionValue(key), 'cli');
+    }
+  });
+
   rotate
     .command('secret <id>')
     .description('rotate one Secrets Manager secret (name or ARN): createSecret → setSecret → testSecret → finishSecret')
@@ -254,7 +310,15 @@ Examples:
     .option('--no-symbols', 'no punctuation in the generated password')
     .option('--exclude <chars>', 'characters never to generate')
     .option('--token', 'generate a URL-safe token instead of a password')
+    .option('--keypair [algorithm]', `generate a key pair instead (JSON privateKey/publicKey PEM; ${KEY_PAIR_ALGORITHMS.join(' | ')}, default ed25519); targets get only the public key`)
     .option('--verify-url <url>', 'testSecret presents the new credential to this URL (2xx = accepted)')
+    .option('--api-key-target', 'setSecret: the credential is an API Gateway API key value; a new key joins the old key\'s usage plans, the old key is disabled when retired')
+    .option('--usage-plan <id>', 'with --api-key-target: also join this usage plan (repeatable)', collect)
+    .option('--set-url <url>', 'setSecret: POST the new credential to this HTTPS endpoint (JSON {secret, versionId, username, credential}; Idempotency-Key = version id)')
+    .option('--revoke-url <url>', 'with --set-url: POST {versionId} of the previous credential here to retire it')
+    .option('--consumer <name=url>', 'a consumer probe answering {"versionId": …}; all must report the new version before the old credential is retired (repeatable)', collect)
+    .option('--grace <duration>', 'how long the previous credential stays valid after AWSCURRENT moves (default 1h with a target)')
+    .option('--confirm-within <duration>', 'how long to wait for consumers to confirm (default 1h); if they do not, the old credential stays valid')
     .option('--force', 'rotate even if the secret was written in the last 10 minutes (AWS advises against it)')
     .option('--wait', 'wait for the rotation to finish and print its outcome')
     .option('--reason <text>', 'why, for the record')
@@ -268,6 +332,7 @@ Examples:
         generator: parseGenerator(o),
         force: o.force,
         verifyUrl: o.verifyUrl,
+        ...retireOptions(o),
         reason: o.reason,
         requestedBy: operator(o.as),
       };

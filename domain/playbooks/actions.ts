@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { DurationText as duration } from '../schemas.js';
 import { Endpoint } from '../alert.js';
+import { BLOCK_IPS_SHAPE } from '../intel/action.js';
+import { RevocationReasonName } from '../certificates/model.js';
 
 /**
  * The registry of actions a playbook step may name. Each action declares its parameters (zod, on
@@ -62,6 +64,11 @@ export const ACTIONS = {
     effect: 'containment',
     shape: { keyId: id },
   },
+  'secrets.reencrypt': {
+    summary: 'Re-encrypt every secret under a compromised KMS key: a new AWSCURRENT version (same value) under fresh key material or a replacement key',
+    effect: 'containment',
+    shape: { keyId: id, newKeyId: id.optional() },
+  },
   'kms.disableKey': {
     summary: 'Disable a KMS key so nothing can sign or decrypt with it',
     effect: 'reversible',
@@ -99,6 +106,25 @@ export const ACTIONS = {
         ? p.userPoolId && p.appClientId ? undefined : 'provider cognito needs userPoolId and appClientId'
         : p.url && p.clientId ? undefined : 'provider webhook needs url and clientId',
   },
+  // consents (issue 9): the consent store configured on the worker (docs/consents.md)
+  'consents.list': {
+    summary: 'Count the active consents a third-party provider holds in the consent store, and the PSUs they belong to',
+    effect: 'informational',
+    shape: { clientId: id },
+  },
+  'consents.revoke': {
+    summary: 'Revoke every active consent a third-party provider holds, in batches, and verify none is left active',
+    effect: 'containment',
+    shape: { clientId: id, batchSize: z.number().int().min(1).max(500).optional() },
+  },
+  // end consents
+  // threat intel (issue 9 part 2): WAF IP sets, removed by the IP set's ledger when the ttl ends (docs/threat-intel.md)
+  'waf.blockIps': {
+    summary: 'Block IP addresses/CIDRs in the WAF IP sets (IPv4 and IPv6) until the ttl ends',
+    effect: 'reversible',
+    undo: 'remove the entries this step added (entries another live block holds stay)',
+    shape: BLOCK_IPS_SHAPE,
+  },
   'notify.operators': {
     summary: 'Tell the operators (worker log and incident timeline; Slack once the Slack integration lands)',
     effect: 'informational',
@@ -116,16 +142,22 @@ export const ACTIONS = {
     unavailable: 'slack.notify is not yet available: it lands with the Slack approval issue; use notify.operators',
   },
   'regulators.assess': {
-    summary: 'Classify the incident per regulatory regime and start notification deadlines',
+    summary: 'Classify the incident per regulatory regime; start a notification workflow (deadlines, reminders, approval, submission) per applicable regime',
     effect: 'informational',
-    shape: {},
-    unavailable: 'regulators.assess is not yet available: it lands with the regulator-notification workflow',
+    shape: {
+      // Checked against IncidentFacts by the classify activity (that schema stays out of workflow code).
+      facts: z.record(z.string(), z.unknown()).optional(),
+      regimes: z.array(z.string().regex(/^[a-z][a-z0-9-]*$/, 'expected a regime id like "dora"')).min(1).optional(),
+      summary: z.string().min(1).max(2000).optional(),
+      openedBy: z.string().min(1).max(256).optional(),
+      aware: z.iso.datetime({ offset: true, error: 'expected an ISO instant like 2026-03-10T09:30:00Z' }).optional(),
+    },
   },
   'certificates.rotate': {
-    summary: 'Issue a replacement certificate and revoke the compromised one',
+    summary: 'Emergency re-issue of a certificate from the private CA: a new key and certificate, the old serial revoked, a new CRL published',
     effect: 'containment',
-    shape: { certificateArn: id },
-    unavailable: 'certificates.rotate is not yet available: it lands with the rotation engine (certificates)',
+    // A certificate name, or its secret's name or ARN (what alerts carry as subject.certificateArn).
+    shape: { certificate: id, reason: RevocationReasonName.optional() },
   },
 } satisfies Record<string, ActionSpec>;
 

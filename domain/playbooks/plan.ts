@@ -55,10 +55,15 @@ export const PLAN_TIME_ROOTS = ['alert', 'inputs', 'incident', 'settings'] as co
 /** The organisation's configured defaults, readable in playbooks as `${settings.throttle.rateLimit}`. */
 export interface PlanSettings {
   throttle: { rateLimit: number; burstLimit: number; ttl: string };
+  /** `settings.consents.enabled`: absent (so false) unless a consent store is configured. */
+  consents?: { enabled: true; batchSize: number };
 }
 
 export function settingsFrom(defaults: PlaybookDefaults): PlanSettings {
-  return { throttle: { ...defaults.throttle, ttl: `${defaults.throttleTtlSeconds}s` } };
+  return {
+    throttle: { ...defaults.throttle, ttl: `${defaults.throttleTtlSeconds}s` },
+    ...(defaults.consents ? { consents: { enabled: true as const, batchSize: defaults.consents.batchSize } } : {}),
+  };
 }
 
 export function planContext(alert: Alert, doc: Pick<PlaybookDoc, 'inputs'>, settings: PlanSettings) {

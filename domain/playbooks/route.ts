@@ -1,5 +1,6 @@
 import type { Alert, Subject } from '../alert.js';
 import type { PlaybookDoc } from './schema.js';
+import { intelMatches } from '../intel/match.js';
 
 /**
  * Routing: an alert runs the most specific playbook that matches it. Specificity counts the
@@ -10,7 +11,7 @@ import type { PlaybookDoc } from './schema.js';
 type Match = PlaybookDoc['match'];
 
 export function specificity(match: Match): number {
-  return (match.types ? 1 : 0) + (match.severities ? 1 : 0) + (match.sources ? 1 : 0) + Object.keys(match.subject ?? {}).length;
+  return (match.types ? 1 : 0) + (match.severities ? 1 : 0) + (match.sources ? 1 : 0) + Object.keys(match.subject ?? {}).length + (match.intel ? 1 : 0);
 }
 
 const sourceMatches = (pattern: string, source: string) => (pattern.endsWith('*') ? source.startsWith(pattern.slice(0, -1)) : source === pattern);
@@ -24,6 +25,7 @@ export function matches(match: Match, alert: Alert): boolean {
     if (have === undefined) return false;
     if (want !== 'present' && (typeof have !== 'string' || have !== want)) return false;
   }
+  if (match.intel && !intelMatches(match.intel, alert.details)) return false;
   return true;
 }
 

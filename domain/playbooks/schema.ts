@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DurationText as duration } from '../schemas.js';
 import { AlertType, Severity, Subject } from '../alert.js';
+import { IntelMatchCondition } from '../intel/match.js';
 import { ACTION_NAMES, actionSpec, lenientParams } from './actions.js';
 import { conditionPaths, parseCondition } from './condition.js';
 import { referencedPaths, TEMPLATE_ROOTS } from './template.js';
@@ -47,6 +48,8 @@ export const PlaybookDoc = z
       sources: z.array(z.string().min(1).max(128)).min(1).optional(),
       /** Subject fields that must be present, or equal a value. */
       subject: z.partialRecord(z.enum(SUBJECT_FIELDS), z.union([z.literal('present'), z.string().min(1)])).optional(),
+      /** The alert's source IP matched a threat-intel indicator at intake (issue 9; docs/threat-intel.md). */
+      intel: IntelMatchCondition.optional(),
     }),
     /** Alerts below this severity wait for `bulwark incident contain` before the first step that changes anything. */
     containment: z.strictObject({ operatorBelow: Severity }).optional(),

@@ -6,3 +6,6 @@ export * from './expression.js';
 export * from './facts.js';
 export * from './load.js';
 export * from './schema.js';
+export * from './draft.js';
+export * from './notification.js';
+export * from './profile.js';

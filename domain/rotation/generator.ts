@@ -14,12 +14,17 @@ export const CHARACTER_CLASSES = {
   symbols: '!#$%&()*+,-.:;<=>?@[]^_{}~',
 } as const;
 export type CharacterClass = keyof typeof CHARACTER_CLASSES;
+/** Key-pair algorithms (generation lives in keypair.ts, outside the workflow bundle: it needs node:crypto). */
+export const KEY_PAIR_ALGORITHMS = ['ed25519', 'ec-p256', 'rsa-2048', 'rsa-3072'] as const;
+export type KeyPairAlgorithm = (typeof KEY_PAIR_ALGORITHMS)[number];
 const TOKEN_ALPHABET = `${CHARACTER_CLASSES.uppercase}${CHARACTER_CLASSES.lowercase}${CHARACTER_CLASSES.digits}-_`;
 
 export const GeneratorPolicy = z
   .strictObject({
-    /** password: characters from the enabled classes; token: URL-safe base64 alphabet. */
-    kind: z.enum(['password', 'token']).default('password'),
+    /** password: characters from the enabled classes; token: URL-safe base64 alphabet; keypair: a new key pair (JSON privateKey/publicKey PEM). */
+    kind: z.enum(['password', 'token', 'keypair']).default('password'),
+    /** keypair only. */
+    algorithm: z.enum(KEY_PAIR_ALGORITHMS).default('ed25519'),
     length: z.number().int().min(12, 'at least 12 characters').max(4096).default(32),
     lowercase: z.boolean().default(true),
     uppercase: z.boolean().default(true),
@@ -31,6 +36,7 @@ export const GeneratorPolicy = z
     requireEachClass: z.boolean().default(true),
   })
   .superRefine((p, ctx) => {
+    if (p.kind === 'keypair') return;
     if (p.kind === 'token') {
       if (alphabetOf(p).length < 16) ctx.addIssue({ code: 'custom', path: ['exclude'], message: 'excludes too much of the token alphabet (fewer than 16 characters left)' });
       return;

@@ -8,6 +8,7 @@ import { GeneratorPolicy } from './generator.js';
 import { rotationScheduleId } from './ids.js';
 import { checkDeletionWindowDays, MIN_SECRET_WRITE_INTERVAL_SECONDS } from './limits.js';
 import { STRATEGIES } from './strategy.js';
+import { Consumer, RotationTarget } from './target.js';
 
 /**
  * `rotation.yaml`: which secrets and KMS keys rotate on which cadence. `bulwark schedule apply`
@@ -34,6 +35,11 @@ const SecretTarget = z.strictObject({
   generator: GeneratorPolicy.optional(),
   /** Override of AWS's 10-minute advice for this secret (seconds); rarely needed. */
   minIntervalSeconds: z.number().int().min(0).optional(),
+  /** Where the new credential is set before it becomes current, and where the old one is revoked (domain/rotation/target.ts). */
+  setSecret: RotationTarget.optional(),
+  consumers: z.array(Consumer).max(100).optional(),
+  grace: duration.optional(),
+  confirmWithin: duration.optional(),
 });
 const KmsTarget = z.strictObject({
   kmsKey: resource,
@@ -136,7 +142,18 @@ function windowMinutes(window: string): [number, number] {
 
 /** What a scheduled run does: the input of `scheduledRotationWorkflow`. */
 export type ScheduledTarget =
-  | { kind: 'secret'; secretId: string; strategy: (typeof STRATEGIES)[number]; generator?: GeneratorPolicy; userPair?: [string, string]; minIntervalSeconds?: number }
+  | {
+      kind: 'secret';
+      secretId: string;
+      strategy: (typeof STRATEGIES)[number];
+      generator?: GeneratorPolicy;
+      userPair?: [string, string];
+      minIntervalSeconds?: number;
+      setSecret?: RotationTarget;
+      consumers?: Consumer[];
+      grace?: string;
+      confirmWithin?: string;
+    }
   | { kind: 'kms-rotate'; keyId: string }
   | { kind: 'kms-replace'; aliasName: string; graceSeconds: number; deletionWindowDays: number };
 
@@ -165,7 +182,18 @@ export function policyHash(policy: RotationPolicy, file: Pick<RotationFile, 'def
 export function targetOf(p: RotationPolicy): ScheduledTarget {
   if ('secret' in p.target) {
     const t = p.target;
-    return { kind: 'secret', secretId: t.secret, strategy: t.strategy, generator: t.generator, userPair: t.userPair, minIntervalSeconds: t.minIntervalSeconds };
+    return {
+      kind: 'secret',
+      secretId: t.secret,
+      strategy: t.strategy,
+      generator: t.generator,
+      userPair: t.userPair,
+      minIntervalSeconds: t.minIntervalSeconds,
+      ...(t.setSecret ? { setSecret: t.setSecret } : {}),
+      ...(t.consumers ? { consumers: t.consumers } : {}),
+      ...(t.grace ? { grace: t.grace } : {}),
+      ...(t.confirmWithin ? { confirmWithin: t.confirmWithin } : {}),
+    };
   }
   const t = p.target;
   return t.mode === 'replace'

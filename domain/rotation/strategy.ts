@@ -69,6 +69,14 @@ export function nextSecretValue(current: string | undefined, strategy: RotationS
   return { value: fresh() };
 }
 
+/** A key-pair secret's next value: the other fields kept, privateKey/publicKey replaced. */
+export function nextKeyPairValue(current: string | undefined, strategy: RotationStrategy, pair: { privateKey: string; publicKey: string }): NextValue {
+  if (strategy !== 'single-user') throw new SecretShapeError('a key-pair secret rotates with the single-user strategy');
+  const obj = current === undefined || current.trim() === '' ? {} : asObject(current);
+  if (!obj) throw new SecretShapeError('a key-pair secret must be JSON (privateKey, publicKey and any other fields)');
+  return { value: JSON.stringify({ ...obj, privateKey: pair.privateKey, publicKey: pair.publicKey }), username: typeof obj.username === 'string' ? obj.username : undefined };
+}
+
 /** The credential fields of a version (for policy checks), and its username if any. */
 export function credentialParts(value: string, strategy: RotationStrategy): { credentials: string[]; username?: string; fields?: string } {
   const obj = asObject(value);

@@ -36,6 +36,22 @@ export const REASON_ACTION = 'reason';
 export const RejectModalMetadata = z.strictObject({ incidentId, step: stepId, digest: digest.optional(), channel: z.string().min(1).optional() });
 export type RejectModalMetadata = z.infer<typeof RejectModalMetadata>;
 
+/** The skip and abort reason modals (same reason input as the reject modal) and the approve-with-changes modal. */
+export const SKIP_MODAL_CALLBACK = 'bulwark-skip';
+export const ABORT_MODAL_CALLBACK = 'bulwark-abort';
+export const CHANGES_MODAL_CALLBACK = 'bulwark-approve-changes';
+
+/** What the approve-with-changes modal carries: the parameters' values as shown, to tell what was changed. */
+const paramValue = z.union([z.string().max(150), z.number(), z.boolean()]);
+export const ChangesModalMetadata = z.strictObject({
+  incidentId,
+  step: stepId,
+  digest: digest.optional(),
+  channel: z.string().min(1).optional(),
+  shown: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/), paramValue),
+});
+export type ChangesModalMetadata = z.infer<typeof ChangesModalMetadata>;
+
 export const ViewSubmissionPayload = z.looseObject({
   type: z.literal('view_submission'),
   user: z.looseObject({ id: SlackUserId }),
@@ -114,4 +130,10 @@ export function parseSlashText(text: string): SlashCommand {
     default:
       return { kind: 'invalid', message: `unknown command "${verb!.slice(0, 32)}": try \`/bulwark help\`` };
   }
+}
+
+/** A text input's value from a submitted modal, trimmed; undefined when empty or absent. */
+export function inputValue(payload: ViewSubmissionPayload, block: string, action: string): string | undefined {
+  const value = payload.view.state.values[block]?.[action]?.value?.trim();
+  return value ? value.slice(0, 1000) : undefined;
 }

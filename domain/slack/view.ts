@@ -1,5 +1,6 @@
 import type { Severity } from '../alert.js';
 import { incidentMemo, type IncidentState, type IncidentStatus, type StepStatus } from '../incident.js';
+import { tunableParams } from '../approval-changes.js';
 
 /**
  * What the Slack incident message shows: a small, JSON-serialisable summary of an incident's state
@@ -39,6 +40,8 @@ export interface IncidentStepView {
   required?: number;
   /** When the approval window closes (ISO). */
   expiresAt?: string;
+  /** Parameters an approver may change while approving (shows "Approve with changes…"). */
+  tunable?: string[];
   approvedBy?: string;
   /** Error or skip reason, shortened. */
   note?: string;
@@ -70,6 +73,7 @@ export function incidentView(state: IncidentState): IncidentView {
       ...(approvals.length ? { approvals } : {}),
       ...(p.approval && p.approvalPolicy ? { required: p.approvalPolicy.required } : {}),
       ...(awaiting && st?.approvalExpiresAt ? { expiresAt: st.approvalExpiresAt } : {}),
+      ...(awaiting && tunableParams(p.action).some((k) => p.with[k] !== undefined) ? { tunable: tunableParams(p.action).filter((k) => p.with[k] !== undefined) } : {}),
       ...(st?.approvedBy ? { approvedBy: st.approvedBy } : {}),
       ...(note ? { note: clip(note, MAX_NOTE) } : {}),
     };
@@ -120,6 +124,12 @@ export function buttonValue(incidentId: string, step: string, digest?: string): 
 
 export const APPROVE_ACTION = 'approve';
 export const REJECT_ACTION = 'reject';
+/** Approve with changes: opens a modal with the step's tuning parameters. */
+export const CHANGE_ACTION = 'approve-with-changes';
+/** For a step that stopped the playbook: run it again, skip it (reason modal), or abort the incident (reason modal). */
+export const RETRY_ACTION = 'retry-step';
+export const SKIP_ACTION = 'skip-step';
+export const ABORT_ACTION = 'abort-incident';
 
 /** One-line text for notifications and the fallback `text` of messages. */
 export function incidentText(view: IncidentView): string {
@@ -177,10 +187,28 @@ export function incidentBlocks(view: IncidentView): SlackBlock[] {
         block_id: clip(`decide:${s.id}`, 255),
         elements: [
           { type: 'button', action_id: APPROVE_ACTION, style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: buttonValue(view.incidentId, s.id, s.digest) },
+          ...(s.tunable?.length ? [{ type: 'button', action_id: CHANGE_ACTION, text: { type: 'plain_text', text: 'Approve with changes…' }, value: buttonValue(view.incidentId, s.id, s.digest) }] : []),
           { type: 'button', action_id: REJECT_ACTION, style: 'danger', text: { type: 'plain_text', text: 'Reject…' }, value: buttonValue(view.incidentId, s.id, s.digest) },
         ],
       },
     );
+  }
+  // A step that stopped the playbook: the same powers as `bulwark incident retry|skip|abort`.
+  if (view.status === 'needs-attention') {
+    for (const s of view.steps.filter((x) => x.status === 'failed' || x.status === 'rejected').slice(0, 5)) {
+      blocks.push(
+        { type: 'section', text: { type: 'mrkdwn', text: clip(`${STEP_ICON[s.status]} *${e(s.id)}* ${s.status}${s.note ? `: ${e(s.note)}` : ''}`, MAX_TEXT) } },
+        {
+          type: 'actions',
+          block_id: clip(`attend:${s.id}`, 255),
+          elements: [
+            ...(s.status === 'failed' ? [{ type: 'button', action_id: RETRY_ACTION, style: 'primary', text: { type: 'plain_text', text: 'Retry now' }, value: buttonValue(view.incidentId, s.id) }] : []),
+            { type: 'button', action_id: SKIP_ACTION, text: { type: 'plain_text', text: 'Skip…' }, value: buttonValue(view.incidentId, s.id) },
+            { type: 'button', action_id: ABORT_ACTION, style: 'danger', text: { type: 'plain_text', text: 'Abort incident…' }, value: buttonValue(view.incidentId, s.id) },
+          ],
+        },
+      );
+    }
   }
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: clip(`${e(view.incidentId)} · opened by ${e(view.openedBy)} · \`/bulwark status ${e(view.incidentId)}\``, MAX_TEXT) }] });
   return blocks;
@@ -205,6 +233,62 @@ export function rejectModal(opts: { callbackId: string; reasonBlock: string; rea
         block_id: opts.reasonBlock,
         label: { type: 'plain_text', text: 'Reason (goes in the incident timeline)' },
         element: { type: 'plain_text_input', action_id: opts.reasonAction, multiline: true, min_length: 1, max_length: 1000 },
+      },
+    ],
+  };
+}
+
+/** A modal collecting the reason a skip or an abort needs (the same shape as the reject modal). */
+export function reasonModal(opts: { callbackId: string; reasonBlock: string; reasonAction: string; privateMetadata: string; title: string; submit: string; intro: string }): Record<string, unknown> {
+  return {
+    type: 'modal',
+    callback_id: opts.callbackId,
+    private_metadata: opts.privateMetadata,
+    title: { type: 'plain_text', text: clip(opts.title, 24) },
+    submit: { type: 'plain_text', text: clip(opts.submit, 24) },
+    close: { type: 'plain_text', text: 'Cancel' },
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: clip(opts.intro, MAX_TEXT) } },
+      {
+        type: 'input',
+        block_id: opts.reasonBlock,
+        label: { type: 'plain_text', text: 'Reason (goes in the incident timeline)' },
+        element: { type: 'plain_text_input', action_id: opts.reasonAction, multiline: true, min_length: 1, max_length: 1000 },
+      },
+    ],
+  };
+}
+
+/** Block id of a parameter's input in the approve-with-changes modal. */
+export const paramBlock = (param: string) => `param:${param}`;
+export const PARAM_ACTION = 'value';
+
+/** "Approve with changes": one input per tuning parameter, prefilled with its current value. */
+export function changesModal(opts: { callbackId: string; privateMetadata: string; incidentId: string; step: string; title: string; params: Record<string, unknown> }): Record<string, unknown> {
+  return {
+    type: 'modal',
+    callback_id: opts.callbackId,
+    private_metadata: opts.privateMetadata,
+    title: { type: 'plain_text', text: 'Approve with changes' },
+    submit: { type: 'plain_text', text: 'Approve' },
+    close: { type: 'plain_text', text: 'Cancel' },
+    blocks: [
+      {
+        type: 'section',
+        text: { type: 'mrkdwn', text: clip(`Approve \`${escapeMrkdwn(opts.step)}\` (${escapeMrkdwn(opts.title)}) of ${escapeMrkdwn(opts.incidentId)} with these parameters. Changes are checked against the step's schema and recorded in the timeline.`, MAX_TEXT) },
+      },
+      ...Object.entries(opts.params).map(([param, value]) => ({
+        type: 'input',
+        block_id: paramBlock(param),
+        label: { type: 'plain_text', text: clip(param, 150) },
+        element: { type: 'plain_text_input', action_id: PARAM_ACTION, initial_value: clip(String(value), 150), max_length: 150 },
+      })),
+      {
+        type: 'input',
+        block_id: 'comment',
+        optional: true,
+        label: { type: 'plain_text', text: 'Comment (goes in the incident timeline)' },
+        element: { type: 'plain_text_input', action_id: 'comment', multiline: true, max_length: 1000 },
       },
     ],
   };

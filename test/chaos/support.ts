@@ -1,0 +1,356 @@
+/**
+ * Shared pieces of the chaos suite (docs/chaos.md): the scale knob, one scenario per built-in
+ * playbook (sandbox setup, the alert, who approves, the end state to expect in AWS), the approval
+ * driver, the audit-chain check, and the results table every chaos file adds its numbers to.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { WorkflowUpdateStage, type Client } from '@temporalio/client';
+import { CreateApiKeyCommand, GetApiKeyCommand, GetStageCommand } from '@aws-sdk/client-api-gateway';
+import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, ListAccessKeysCommand, ListRolePoliciesCommand } from '@aws-sdk/client-iam';
+import { CreateKeyCommand, ListKeyRotationsCommand } from '@aws-sdk/client-kms';
+import { CreateSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateUserPoolClientCommand, CreateUserPoolCommand, ListUserPoolClientsCommand } from '@aws-sdk/client-cognito-identity-provider';
+import { verifyAuditFile } from '../../activities/audit.js';
+import type { AwsClients } from '../../activities/clients.js';
+import type { IncidentState } from '../../domain/incident.js';
+import { DEFAULT_PLAYBOOK_SETTINGS } from '../../domain/playbook.js';
+import { approveUpdate, resolveUpdate, stateQuery } from '../../workflows/definitions.js';
+import { createStage, createTppClient, uniqueId } from '../support.js';
+import { renderTable, type ChaosRow } from './support-results.js';
+
+export { readResults, renderTable, totals, type ChaosRow } from './support-results.js';
+
+/**
+ * One knob for how hard the suite pushes: 1 (the default, inside `npm test`) is a few runs and a
+ * few thousand fuzz inputs; `npm run test:chaos` sets 40 (≥ 100,000 fuzz inputs, every boundary).
+ */
+export const SCALE = Math.max(0.2, Number(process.env.CHAOS_SCALE ?? '1') || 1);
+export const FULL = SCALE >= 10;
+export const SEED = Number(process.env.CHAOS_SEED ?? '20261126');
+
+// ---------------------------------------------------------------------------------------------
+// Results: each chaos file writes its row; the chaos config's teardown (test/chaos/summary.ts)
+// prints the table of all rows and writes it as JSON.
+
+export function resultsDir(): string {
+  // Provided by the chaos config's global setup (test/chaos/summary.ts); absent inside `npm test`.
+  const provided = inject('chaosResultsDir') as string | undefined;
+  const dir = provided ?? join(inject('scratchDir'), 'chaos-results');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+export function recordResult(row: ChaosRow): void {
+  const dir = resultsDir();
+  writeFileSync(join(dir, `${row.suite.replace(/[^\w.-]+/g, '_')}.json`), JSON.stringify(row, null, 2));
+  console.log(renderTable([row]));
+}
+
+
+
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios: one per built-in playbook.
+
+export interface Boundary {
+  /** The activity at whose edge the worker dies. */
+  activity: string;
+  /** `before`: as it starts, nothing done yet; `after`: its AWS calls done, completion not recorded. */
+  when: 'before' | 'after';
+}
+
+export interface Outcome {
+  problems: string[];
+  duplicates: number;
+}
+
+export interface ScenarioRun {
+  playbook: string;
+  alert: Record<string, unknown>;
+  /** Approvers per step, in the order they approve. */
+  approvals: Record<string, string[]>;
+  /** Resolve once contained (temporary measures are then undone; their undoing is checked too). */
+  resolve: boolean;
+  /** Checked when the incident reaches `contained`, before any resolution. */
+  onContained?: () => Promise<Outcome>;
+  /** The end state in AWS, through a direct (unproxied) client. */
+  final: () => Promise<Outcome>;
+}
+
+export interface Scenario {
+  playbook: string;
+  boundaries: Boundary[];
+  prepare(aws: AwsClients): Promise<ScenarioRun>;
+}
+
+const ok = (): Outcome => ({ problems: [], duplicates: 0 });
+/** A duplicated side effect is counted and also described, so a failing run says what doubled. */
+function dup(out: Outcome, n: number, what: string): void {
+  out.duplicates += n;
+  out.problems.push(`duplicate: ${what}`);
+}
+const merge = (...outs: Outcome[]): Outcome => ({ problems: outs.flatMap((o) => o.problems), duplicates: outs.reduce((s, o) => s + o.duplicates, 0) });
+
+/** Exactly one new AWSCURRENT version, the old one AWSPREVIOUS, nothing left AWSPENDING. */
+async function secretRotatedOnce(aws: AwsClients, arn: string, initialVersionId: string): Promise<Outcome> {
+  const stages = (await aws.sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages ?? {};
+  const out = ok();
+  const versions = Object.keys(stages).length;
+  if (versions > 2) dup(out, versions - 2, `secret ${arn}: ${versions} versions, expected 2`);
+  const current = Object.entries(stages).filter(([, s]) => s.includes('AWSCURRENT'));
+  if (current.length !== 1 || current[0]![0] === initialVersionId) out.problems.push(`secret ${arn}: AWSCURRENT is ${current.map(([v]) => v).join(',') || 'nowhere'} (initial ${initialVersionId})`);
+  if (!stages[initialVersionId]?.includes('AWSPREVIOUS')) out.problems.push(`secret ${arn}: the initial version is ${stages[initialVersionId]?.join(',') ?? 'gone'}, expected AWSPREVIOUS`);
+  if (Object.values(stages).some((s) => s.includes('AWSPENDING'))) out.problems.push(`secret ${arn}: an AWSPENDING version is left`);
+  if (versions < 2) out.problems.push(`secret ${arn}: ${versions} version(s), expected 2`);
+  return out;
+}
+
+async function keysDisabled(aws: AwsClients, ids: string[], bystander: string): Promise<Outcome> {
+  const out = ok();
+  for (const id of ids) if ((await aws.apigw.send(new GetApiKeyCommand({ apiKey: id }))).enabled !== false) out.problems.push(`API key ${id} is still enabled`);
+  if ((await aws.apigw.send(new GetApiKeyCommand({ apiKey: bystander }))).enabled !== true) out.problems.push(`bystander API key ${bystander} was disabled`);
+  return out;
+}
+
+async function bystanderKey(aws: AwsClients): Promise<string> {
+  const other = uniqueId('bystander');
+  return (await aws.apigw.send(new CreateApiKeyCommand({ name: `${other}-1`, enabled: true, tags: { 'bulwark:client-id': other } }))).id!;
+}
+
+async function stageLimits(aws: AwsClients, restApiId: string) {
+  const s = (await aws.apigw.send(new GetStageCommand({ restApiId, stageName: 'prod' }))).methodSettings?.['*/*'];
+  return { rate: s?.throttlingRateLimit, burst: s?.throttlingBurstLimit };
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    playbook: 'credential-compromise',
+    boundaries: [
+      { activity: 'disableApiKeys', when: 'before' },
+      { activity: 'disableApiKeys', when: 'after' },
+      { activity: 'finishSecret', when: 'after' },
+    ],
+    async prepare(aws) {
+      const tpp = await createTppClient(aws, { keys: 2 });
+      const bystander = await bystanderKey(aws);
+      return {
+        playbook: this.playbook,
+        alert: { type: 'credential.compromised', subject: { clientId: tpp.clientId } },
+        approvals: {},
+        resolve: false,
+        final: async () => merge(await keysDisabled(aws, tpp.apiKeyIds, bystander), await secretRotatedOnce(aws, tpp.secretArn, tpp.initialVersionId)),
+      };
+    },
+  },
+  {
+    playbook: 'endpoint-abuse',
+    boundaries: [
+      { activity: 'snapshotThrottle', when: 'before' },
+      { activity: 'applyThrottle', when: 'after' },
+      { activity: 'restoreThrottle', when: 'after' },
+    ],
+    async prepare(aws) {
+      const original = { rate: 500, burst: 200 };
+      const restApiId = await createStage(aws, original);
+      const want = DEFAULT_PLAYBOOK_SETTINGS.throttle;
+      const compare = async (expected: { rate: number; burst: number }, when: string): Promise<Outcome> => {
+        const got = await stageLimits(aws, restApiId);
+        return got.rate === expected.rate && got.burst === expected.burst ? ok() : { problems: [`stage ${restApiId} ${when}: ${got.rate}/${got.burst}, expected ${expected.rate}/${expected.burst}`], duplicates: 0 };
+      };
+      return {
+        playbook: this.playbook,
+        alert: { type: 'endpoint.abuse', subject: { endpoint: { restApiId, stage: 'prod' } } },
+        approvals: {},
+        resolve: true,
+        onContained: () => compare({ rate: want.rateLimit, burst: want.burstLimit }, 'while contained'),
+        // A re-taken snapshot after the throttle (a double act) would "restore" the throttled values.
+        final: () => compare(original, 'after resolution'),
+      };
+    },
+  },
+  {
+    playbook: 'key-exposure',
+    boundaries: [
+      { activity: 'rotationRotateKeyOnDemand', when: 'before' },
+      { activity: 'rotationRotateKeyOnDemand', when: 'after' },
+      { activity: 'finishSecret', when: 'after' },
+      { activity: 'notifyOperators', when: 'after' },
+    ],
+    async prepare(aws) {
+      const keyId = (await aws.kms.send(new CreateKeyCommand({ Description: 'chaos key-exposure' }))).KeyMetadata!.KeyId!;
+      const secret = await aws.sm.send(new CreateSecretCommand({ Name: uniqueId('chaos-signing'), SecretString: JSON.stringify({ key: 'k'.repeat(32) }) }));
+      return {
+        playbook: this.playbook,
+        alert: { type: 'key.exposed', subject: { kmsKeyId: keyId, secretId: secret.ARN! } },
+        approvals: {},
+        resolve: false,
+        final: async () => {
+          const rotations = ((await aws.kms.send(new ListKeyRotationsCommand({ KeyId: keyId }))).Rotations ?? []).filter((r) => r.RotationType === 'ON_DEMAND').length;
+          const kms: Outcome = { problems: rotations === 0 ? [`KMS key ${keyId} was not rotated`] : [], duplicates: 0 };
+          if (rotations > 1) dup(kms, rotations - 1, `KMS key ${keyId} rotated on demand ${rotations} times`);
+          return merge(kms, await secretRotatedOnce(aws, secret.ARN!, secret.VersionId!));
+        },
+      };
+    },
+  },
+  {
+    playbook: 'aws-credential-compromise',
+    boundaries: [
+      { activity: 'deactivateAccessKey', when: 'before' },
+      { activity: 'deactivateAccessKey', when: 'after' },
+      { activity: 'revokeRoleSessions', when: 'after' },
+      { activity: 'deleteAccessKey', when: 'after' },
+    ],
+    async prepare(aws) {
+      const userName = uniqueId('chaos-svc');
+      const roleName = uniqueId('chaos-role');
+      await aws.iam.send(new CreateUserCommand({ UserName: userName }));
+      const { AccessKey } = await aws.iam.send(new CreateAccessKeyCommand({ UserName: userName }));
+      await aws.iam.send(
+        new CreateRoleCommand({ RoleName: roleName, AssumeRolePolicyDocument: JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] }) }),
+      );
+      return {
+        playbook: this.playbook,
+        alert: { type: 'aws-credential.compromised', source: 'guardduty', subject: { awsAccessKeyId: AccessKey!.AccessKeyId!, iamUserName: userName, iamRoleName: roleName } },
+        approvals: { 'delete-access-key': ['alice'] },
+        resolve: false,
+        final: async () => {
+          const out = ok();
+          const keys = (await aws.iam.send(new ListAccessKeysCommand({ UserName: userName }))).AccessKeyMetadata ?? [];
+          if (keys.length) out.problems.push(`user ${userName} still has access key(s) ${keys.map((k) => `${k.AccessKeyId}:${k.Status}`).join(',')}`);
+          const policies = (await aws.iam.send(new ListRolePoliciesCommand({ RoleName: roleName }))).PolicyNames ?? [];
+          if (policies.filter((p) => p === 'AWSRevokeOlderSessions').length !== 1) out.problems.push(`role ${roleName} policies: ${policies.join(',') || 'none'}, expected AWSRevokeOlderSessions once`);
+          return out;
+        },
+      };
+    },
+  },
+  {
+    playbook: 'tpp-offboarding',
+    boundaries: [
+      { activity: 'disableApiKeys', when: 'before' },
+      { activity: 'disableApiKeys', when: 'after' },
+      { activity: 'finishSecret', when: 'after' },
+      { activity: 'rotateAppClientSecret', when: 'after' },
+      { activity: 'notifyOperators', when: 'after' },
+    ],
+    async prepare(aws) {
+      const tpp = await createTppClient(aws, { keys: 2 });
+      const bystander = await bystanderKey(aws);
+      const pool = (await aws.cognito.send(new CreateUserPoolCommand({ PoolName: uniqueId('chaos-pool') }))).UserPool!.Id!;
+      const appClientId = (await aws.cognito.send(new CreateUserPoolClientCommand({ UserPoolId: pool, ClientName: `${tpp.clientId}-app`, GenerateSecret: true }))).UserPoolClient!.ClientId!;
+      return {
+        playbook: this.playbook,
+        alert: { type: 'client.offboard', subject: { clientId: tpp.clientId, userPoolId: pool, appClientId } },
+        approvals: { 'revoke-oauth-client': ['erin', 'alice'] },
+        resolve: false,
+        final: async () => {
+          const clients = (await aws.cognito.send(new ListUserPoolClientsCommand({ UserPoolId: pool, MaxResults: 60 }))).UserPoolClients ?? [];
+          const cognito: Outcome = { problems: [], duplicates: 0 };
+          if (clients.length > 1) dup(cognito, clients.length - 1, `pool ${pool} has ${clients.length} app clients, expected 1 replacement`);
+          if (clients.some((c) => c.ClientId === appClientId)) cognito.problems.push(`app client ${appClientId} still exists`);
+          if (clients.length === 0) cognito.problems.push(`pool ${pool} has no replacement client`);
+          return merge(await keysDisabled(aws, tpp.apiKeyIds, bystander), await secretRotatedOnce(aws, tpp.secretArn, tpp.initialVersionId), cognito);
+        },
+      };
+    },
+  },
+];
+
+/** Every (playbook, boundary) pair; `sample` picks a deterministic subset spread over the playbooks. */
+export function boundaryRuns(sample?: number): { scenario: Scenario; boundary: Boundary }[] {
+  const all = SCENARIOS.flatMap((scenario) => scenario.boundaries.map((boundary) => ({ scenario, boundary })));
+  if (!sample || sample >= all.length) return all;
+  const step = all.length / sample;
+  return Array.from({ length: sample }, (_, i) => all[Math.floor(i * step)]!);
+}
+
+export function fullAlert(run: ScenarioRun): Record<string, unknown> {
+  return { source: 'chaos-detector', severity: 'high', observedAt: new Date().toISOString(), ...run.alert };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Driving incidents to their end: approvals, resolution, and the checks on the way.
+
+export interface Driven {
+  workflowId: string;
+  run: ScenarioRun;
+  state?: IncidentState;
+  outcome: Outcome;
+  done: boolean;
+}
+
+/**
+ * Polls every incident; approves steps waiting for approval (each approver once, re-sent only if
+ * the approval has not landed after a while), checks and resolves where the scenario says, and
+ * returns when all are in their final status or the deadline passes.
+ */
+export async function driveToEnd(client: Client, incidents: Driven[], opts: { timeoutMs: number; until?: () => boolean }): Promise<void> {
+  const sent = new Map<string, number>();
+  const deadline = Date.now() + opts.timeoutMs;
+  const closing = new Set<string>();
+  while (Date.now() < deadline && !(opts.until?.() ?? false)) {
+    let open = 0;
+    for (const inc of incidents) {
+      if (inc.done) continue;
+      open++;
+      let s: IncidentState;
+      try {
+        s = await client.workflow.getHandle(inc.workflowId).query(stateQuery);
+      } catch {
+        continue; // no worker to answer right now (it was killed): try again
+      }
+      inc.state = s;
+      const handle = client.workflow.getHandle(inc.workflowId);
+      for (const step of s.steps.filter((x) => x.status === 'awaiting-approval')) {
+        for (const by of inc.run.approvals[step.id] ?? []) {
+          if (step.approvals?.some((a) => a.by === by)) continue;
+          const key = `${inc.workflowId}/${step.id}/${by}`;
+          if (Date.now() - (sent.get(key) ?? 0) < 15_000) continue;
+          sent.set(key, Date.now());
+          await handle.startUpdate(approveUpdate, { args: [{ step: step.id, by, reason: 'chaos run' }], waitForStage: WorkflowUpdateStage.ACCEPTED }).catch(() => undefined);
+          break; // one approver at a time: N-of-M approvals are counted in order
+        }
+      }
+      if (s.status === 'contained' && inc.run.resolve && !closing.has(inc.workflowId)) {
+        closing.add(inc.workflowId);
+        if (inc.run.onContained) inc.outcome = merge(inc.outcome, await inc.run.onContained());
+        await handle.startUpdate(resolveUpdate, { args: [{ by: 'alice', reason: 'chaos run' }], waitForStage: WorkflowUpdateStage.ACCEPTED }).catch(() => closing.delete(inc.workflowId));
+      }
+      const final = inc.run.resolve ? s.status === 'resolved' : s.status === 'contained';
+      if (final) inc.done = true;
+      if (['needs-attention', 'aborted'].includes(s.status) || (!inc.run.resolve && s.status === 'resolved')) {
+        inc.done = true;
+        inc.outcome.problems.push(`${inc.run.playbook} ${inc.workflowId} ended ${s.status}: ${s.attention ?? ''}`);
+      }
+    }
+    if (open === 0) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The incident's audit chain verifies, every timeline entry is in it exactly once, in order. */
+export async function auditChainOutcome(client: Client, auditDir: string, workflowId: string, timeoutMs = 20_000): Promise<Outcome> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    const state = await client.workflow.getHandle(workflowId).query(stateQuery).catch(() => undefined);
+    const v = await verifyAuditFile(auditDir, workflowId);
+    const ids = v.records.map((r) => r.id);
+    const duplicates = ids.length - new Set(ids).size;
+    if (duplicates > 0) return { problems: [`duplicate: audit of ${workflowId} has ${duplicates} repeated record id(s)`], duplicates };
+    if (!v.ok && v.exists) return { problems: [`audit of ${workflowId}: ${v.summary}`], duplicates: 0 };
+    const want = state ? state.timeline.length + state.timelineDropped : Infinity;
+    if (v.ok && ids.length >= want) {
+      const expected = Array.from({ length: ids.length }, (_, i) => `${workflowId}/t${i + 1}`);
+      return ids.every((id, i) => id === expected[i]) ? ok() : { problems: [`audit of ${workflowId}: records out of order`], duplicates: 0 };
+    }
+    last = `${v.exists ? v.summary : 'no audit file'}; ${ids.length} of ${want} records`;
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return { problems: [`audit of ${workflowId} incomplete: ${last}`], duplicates: 0 };
+}
+
+export { merge as mergeOutcomes, ok as emptyOutcome };
