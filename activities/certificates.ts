@@ -37,9 +37,7 @@ import {
   type IssueRequest,
   type RevocationReason,
 } from '../domain/certificates/model.js';
-import { parseAlert } from '../domain/alert.js';
-import { DEFAULT_PLAYBOOK_SETTINGS } from '../domain/playbook.js';
-import { playbookDefaults, type Config } from '../temporal.config.js';
+import type { Config } from '../temporal.config.js';
 import { call, notFound, notVerified, toFailure } from './failures.js';
 import { kmsCrypto, kmsSigningKey, type KmsSigningKey } from './kms-signer.js';
 import { createIncidentOpener } from './open-incidents.js';

@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
+import { retryAfterMs, scrubQuoted, sendRequest, type HttpAnswer } from './http-answer.js';
 
 /**
  * The consent store (docs/consents.md): the system of record for the consents PSUs gave to
@@ -98,12 +99,6 @@ const ConsentDoc = z.object({
 const ConsentPage = z.object({ consents: z.array(ConsentDoc), nextCursor: z.string().min(1).nullish() });
 type ConsentPage = z.infer<typeof ConsentPage>;
 
-interface HttpAnswer {
-  status: number;
-  headers: Headers;
-  text: string;
-  json?: Record<string, unknown>;
-}
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
 
@@ -122,21 +117,7 @@ function baseUrl(raw: string, allowInsecureHttp: boolean): URL {
   return url;
 }
 
-/** Server text quoted in an error: without the token, one line, bounded. */
-function scrub(text: string, token: string): string {
-  let out = token.length >= 4 ? text.split(token).join('[redacted]') : text;
-  // eslint-disable-next-line no-control-regex
-  out = out.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
-  return out.length > 200 ? `${out.slice(0, 200)}…` : out;
-}
-
-export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - now;
-  // Bounded: a server cannot park the step for longer than 5 minutes per attempt.
-  return Number.isFinite(ms) && ms >= 0 ? Math.min(ms, 300_000) : undefined;
-}
+export { retryAfterMs };
 
 const retryableStatus = (s: number) => s === 429 || s === 409 || s >= 500;
 
@@ -179,31 +160,9 @@ export function createConsentActivities(options: ConsentStoreOptions = {}) {
     return { base: baseUrl(options.url, options.allowInsecureHttp ?? false), token: options.token };
   }
 
-  /** One request; network trouble and timeouts are retryable; redirects are refused (they could carry the token elsewhere). */
-  async function send(what: string, url: URL, init: RequestInit, token: string): Promise<HttpAnswer> {
-    let res: Response;
-    try {
-      res = await doFetch(url, {
-        ...init,
-        headers: { accept: 'application/json', ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` },
-        redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-    } catch (err) {
-      const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-      const detail = e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
-      throw ApplicationFailure.retryable(scrub(`${what} failed: ${e.name ?? 'Error'}: ${detail}`, token), e.name === 'TimeoutError' ? 'TimeoutError' : 'NetworkError');
-    }
-    const text = await res.text().catch(() => '');
-    let json: Record<string, unknown> | undefined;
-    try {
-      const parsed: unknown = text ? JSON.parse(text) : undefined;
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
-    } catch {
-      // Not JSON: only the status matters then.
-    }
-    return { status: res.status, headers: res.headers, text, json };
-  }
+  /** One request with the bearer token; see sendRequest for what is retryable. */
+  const send = (what: string, url: URL, init: RequestInit, token: string) =>
+    sendRequest(doFetch, what, url, { ...init, headers: { accept: 'application/json', ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } }, [token], timeoutMs);
 
   /**
    * A request with 429/409/5xx retried in place (Retry-After honoured, heartbeating while waiting),
@@ -222,7 +181,7 @@ export function createConsentActivities(options: ConsentStoreOptions = {}) {
 
   /** The failure for an answer the caller cannot use: 429/409/5xx retryable (with Retry-After), others not. */
   function failure(what: string, a: HttpAnswer, token: string): ApplicationFailure {
-    const code = typeof a.json?.error === 'string' ? scrub(a.json.error, token) : undefined;
+    const code = typeof a.json?.error === 'string' ? scrubQuoted(a.json.error, [token]) : undefined;
     const message = `${what}: HTTP ${a.status}${code ? ` ${code}` : ''}`;
     if (retryableStatus(a.status)) {
       const delay = retryAfterMs(a.headers.get('retry-after'));
@@ -324,7 +283,7 @@ export function createConsentActivities(options: ConsentStoreOptions = {}) {
         );
         if (a.status === 404) return failOne(consentId, 'HTTP 404: unknown to the consent store');
         if (a.status !== 200) throw failure(what, a, token);
-        if (a.json?.status !== 'revoked') return failOne(consentId, `answered status ${typeof a.json?.status === 'string' ? scrub(a.json.status, token) : '(none)'}`);
+        if (a.json?.status !== 'revoked') return failOne(consentId, `answered status ${typeof a.json?.status === 'string' ? scrubQuoted(a.json.status, [token]) : '(none)'}`);
         if (a.json.alreadyRevoked === true) batch.counts.alreadyRevoked++;
         else batch.counts.revoked++;
       };

@@ -1,6 +1,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ApplicationFailure } from '@temporalio/common';
 import { call, notVerified } from './failures.js';
+import { formEncode, retryAfterMs, scrubQuoted, sendRequest, type HttpAnswer } from './http-answer.js';
 
 /**
  * Generic OAuth 2.0 adapters for authorization servers we do not run: token revocation (RFC 7009,
@@ -114,10 +115,7 @@ export function secretsManagerResolver(sm: SecretsManagerClient): ResolveSecretR
   };
 }
 
-/** application/x-www-form-urlencoded encoding of one value (RFC 6749 Appendix B). */
-export function formEncode(value: string): string {
-  return new URLSearchParams([['v', value]]).toString().slice(2);
-}
+export { formEncode };
 
 /** RFC 6749 §2.3.1: client id and secret are form-encoded before joining with ":" and base64. */
 export function basicAuth(clientId: string, clientSecret: string): string {
@@ -141,32 +139,6 @@ function checkUrl(raw: string, field: string, allowInsecureHttp: boolean): URL {
   return url;
 }
 
-/** Removes every secret value (raw, form- and URL-encoded) from text quoted from a server, and bounds its length. */
-function scrub(text: string, secrets: string[]): string {
-  let out = text;
-  for (const s of secrets) {
-    if (s.length < 4) continue;
-    for (const form of new Set([s, formEncode(s), encodeURIComponent(s), Buffer.from(s).toString('base64')])) out = out.split(form).join('[redacted]');
-  }
-  // eslint-disable-next-line no-control-regex
-  out = out.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
-  return out.length > 200 ? `${out.slice(0, 200)}…` : out;
-}
-
-function retryAfterMs(header: string | null): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - Date.now();
-  // Bounded: a server cannot park the step for longer than 5 minutes per attempt.
-  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 300_000) : undefined;
-}
-
-interface HttpAnswer {
-  status: number;
-  headers: Headers;
-  text: string;
-  json?: Record<string, unknown>;
-}
 
 export function createOAuthActivities(options: OAuthActivityOptions = {}) {
   const doFetch = options.fetch ?? fetch;
@@ -180,32 +152,13 @@ export function createOAuthActivities(options: OAuthActivityOptions = {}) {
           throw ApplicationFailure.nonRetryable(`no secret resolver is configured to read ${describeRef(ref)}`, 'NoSecretResolver');
         });
 
-  /** One request; network trouble and timeouts are retryable; redirects are refused (they could carry credentials elsewhere). */
-  async function send(what: string, url: URL, init: RequestInit, secrets: string[]): Promise<HttpAnswer> {
-    let res: Response;
-    try {
-      res = await doFetch(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
-    } catch (err) {
-      const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-      const detail = e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
-      throw ApplicationFailure.retryable(scrub(`${what} failed: ${e.name ?? 'Error'}: ${detail}`, secrets), e.name === 'TimeoutError' ? 'TimeoutError' : 'NetworkError');
-    }
-    const text = await res.text().catch(() => '');
-    let json: Record<string, unknown> | undefined;
-    try {
-      const parsed: unknown = text ? JSON.parse(text) : undefined;
-      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) json = parsed as Record<string, unknown>;
-    } catch {
-      // Not JSON: only the status matters then.
-    }
-    return { status: res.status, headers: res.headers, text, json };
-  }
+  const send = (what: string, url: URL, init: RequestInit, secrets: string[]) => sendRequest(doFetch, what, url, init, secrets, timeoutMs);
 
   /** Classifies a non-success answer: 429/5xx retryable (honouring Retry-After), anything else not. */
   function failure(what: string, a: HttpAnswer, secrets: string[], opts: { extra?: string; oauthErrorType?: boolean } = {}): ApplicationFailure {
     const extra = opts.extra ?? '';
-    const code = typeof a.json?.error === 'string' ? scrub(a.json.error, secrets) : undefined;
-    const description = typeof a.json?.error_description === 'string' ? scrub(a.json.error_description, secrets) : undefined;
+    const code = typeof a.json?.error === 'string' ? scrubQuoted(a.json.error, secrets) : undefined;
+    const description = typeof a.json?.error_description === 'string' ? scrubQuoted(a.json.error_description, secrets) : undefined;
     const message = `${what}: HTTP ${a.status}${code ? ` ${code}` : ''}${description ? ` (${description})` : ''}${extra}`;
     if (a.status === 429 || a.status >= 500) {
       const delay = retryAfterMs(a.headers.get('retry-after'));
@@ -315,14 +268,14 @@ export function createOAuthActivities(options: OAuthActivityOptions = {}) {
       const answered = typeof a.json?.status === 'string' ? a.json.status : undefined;
       const done = (s?: string) => s === 'disabled' || s === 'revoked';
       if (answered !== undefined && !done(answered) && a.status !== 202) {
-        throw notVerified(`${what}: the webhook answered status ${scrub(answered, secrets)}`);
+        throw notVerified(`${what}: the webhook answered status ${scrubQuoted(answered, secrets)}`);
       }
       if (statusUrl) {
         const check = `client status ${statusUrl.origin}${statusUrl.pathname}`;
         const r = await send(check, statusUrl, { method: 'GET', headers: { accept: 'application/json', ...auth } }, secrets);
         if (r.status !== 200) throw failure(check, r, secrets);
         const status = typeof r.json?.status === 'string' ? r.json.status : undefined;
-        if (!done(status)) throw notVerified(`${check}: client ${input.clientId} reads back as ${status ? scrub(status, secrets) : '(no status)'}`);
+        if (!done(status)) throw notVerified(`${check}: client ${input.clientId} reads back as ${status ? scrubQuoted(status, secrets) : '(no status)'}`);
         return { url: `${url.origin}${url.pathname}`, clientId: input.clientId, httpStatus: a.status, status, verified: 'status-endpoint', at: new Date().toISOString() };
       }
       return {

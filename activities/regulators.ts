@@ -9,7 +9,7 @@ import { classifyIncident, inForce } from '../domain/regimes/classify.js';
 import { regimeTimeline, type StageTimeline } from '../domain/regimes/deadlines.js';
 import { draftReport, type DraftInput } from '../domain/regimes/draft.js';
 import { parseFacts, profileTimeZone, type IncidentFacts } from '../domain/regimes/facts.js';
-import { checkRegimeSet, formatRegimeError, parseRegimeFile } from '../domain/regimes/load.js';
+import { checkRegimeSet, formatRegimeError, parseRegimeFile, type RegimeFileError } from '../domain/regimes/load.js';
 import type { NotificationStage, Submission } from '../domain/regimes/notification.js';
 import { approversFor, contactFor, describeChannel, organisationOf, parseRegulatorProfile, type RegulatorProfile } from '../domain/regimes/profile.js';
 import { confidenceFlags, type Regime } from '../domain/regimes/schema.js';
@@ -39,8 +39,8 @@ export class RegulatorSetupError extends Error {
   }
 }
 
-/** Rule files of a directory, validated as a set; every problem names file, line and field. */
-export function readRegimeDir(dir: string): Regime[] {
+/** Every *.yaml / *.yml of a directory parsed and checked as a set; file names are relative to the cwd. */
+export function scanRegimeDir(dir: string): { files: { file: string; regime: Regime }[]; errors: RegimeFileError[] } {
   let names: string[];
   try {
     if (!statSync(dir).isDirectory()) throw new Error('not a directory');
@@ -49,7 +49,7 @@ export function readRegimeDir(dir: string): Regime[] {
     throw new RegulatorSetupError(`cannot read regime directory ${dir}: ${(err as Error).message}`);
   }
   const files: { file: string; regime: Regime }[] = [];
-  const errors = [];
+  const errors: RegimeFileError[] = [];
   for (const name of names) {
     const file = relative(process.cwd(), join(dir, name)) || name;
     const r = parseRegimeFile(readFileSync(join(dir, name), 'utf8'), file);
@@ -57,6 +57,12 @@ export function readRegimeDir(dir: string): Regime[] {
     else errors.push(...r.errors);
   }
   errors.push(...checkRegimeSet(files));
+  return { files, errors };
+}
+
+/** Rule files of a directory, validated as a set; every problem names file, line and field. */
+export function readRegimeDir(dir: string): Regime[] {
+  const { files, errors } = scanRegimeDir(dir);
   if (errors.length) throw new RegulatorSetupError(`invalid rule files:\n${errors.map(formatRegimeError).join('\n')}`);
   if (!files.length) throw new RegulatorSetupError(`no rule files (*.yaml) in ${dir}`);
   return files.map((f) => f.regime);

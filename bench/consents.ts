@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { parseAlert } from '../domain/alert.js';
-import { freePort, startMoto, startTemporal, type RunningServer } from '../devstack/servers.js';
+import { benchServers } from './servers.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { PlaybookCatalog } from '../intake/playbook-catalog.js';
 import { connectClient } from '../intake/temporal-client.js';
@@ -94,22 +94,8 @@ export async function runConsentBench(opts: ConsentBenchOptions = {}): Promise<C
   const batchSize = opts.batchSize ?? 100;
   const concurrency = opts.concurrency ?? 8;
   const log = opts.log ?? ((m: string) => process.stderr.write(`bench: ${m}\n`));
-  const started: RunningServer[] = [];
-  let temporalAddress = opts.temporalAddress;
-  let awsEndpoint = opts.awsEndpoint;
-  if (!temporalAddress || !awsEndpoint) {
-    const dir = mkdtempSync(join(tmpdir(), 'bulwark-consent-bench-'));
-    if (!temporalAddress) {
-      const t = await startTemporal({ port: await freePort(), headless: true, dbFile: join(dir, 'temporal.db'), logFile: join(dir, 'temporal.log') });
-      started.push(t);
-      temporalAddress = t.address;
-    }
-    if (!awsEndpoint) {
-      const m = await startMoto({ port: await freePort(), logFile: join(dir, 'moto.log') });
-      started.push(m);
-      awsEndpoint = m.address;
-    }
-  }
+  const servers = await benchServers('consent', opts);
+  const { temporalAddress, awsEndpoint } = servers;
   const store = new ConsentStoreServer();
   await store.start();
   const config = loadConfig({
@@ -188,7 +174,7 @@ export async function runConsentBench(opts: ConsentBenchOptions = {}): Promise<C
     await running;
     await client.connection.close();
     await store.stop();
-    for (const s of started) await s.stop();
+    await servers.stop();
   }
 }
 

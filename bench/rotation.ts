@@ -10,9 +10,6 @@
  * Prints a table on stderr and one JSON line on stdout.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import {
@@ -25,7 +22,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { createAwsClients } from '../activities/clients.js';
 import { rotateMany } from '../cli/commands/rotate.js';
-import { freePort, startMoto, startTemporal, type RunningServer } from '../devstack/servers.js';
+import { benchServers } from './servers.js';
 import { connectClient } from '../intake/temporal-client.js';
 import { loadConfig } from '../temporal.config.js';
 import { createBulwarkWorker } from '../worker/worker.js';
@@ -94,22 +91,8 @@ export async function runRotationBench(opts: RotationBenchOptions = {}): Promise
   const n = opts.n ?? 200;
   const concurrency = opts.concurrency ?? 20;
   const log = opts.log ?? ((m: string) => process.stderr.write(`bench: ${m}\n`));
-  const started: RunningServer[] = [];
-  let temporalAddress = opts.temporalAddress;
-  let awsEndpoint = opts.awsEndpoint;
-  if (!temporalAddress || !awsEndpoint) {
-    const dir = mkdtempSync(join(tmpdir(), 'bulwark-rotation-bench-'));
-    if (!temporalAddress) {
-      const t = await startTemporal({ port: await freePort(), headless: true, dbFile: join(dir, 'temporal.db'), logFile: join(dir, 'temporal.log') });
-      started.push(t);
-      temporalAddress = t.address;
-    }
-    if (!awsEndpoint) {
-      const m = await startMoto({ port: await freePort(), logFile: join(dir, 'moto.log') });
-      started.push(m);
-      awsEndpoint = m.address;
-    }
-  }
+  const servers = await benchServers('rotation', opts);
+  const { temporalAddress, awsEndpoint } = servers;
   const config = loadConfig({ TEMPORAL_ADDRESS: temporalAddress, AWS_ENDPOINT_URL: awsEndpoint, BULWARK_TASK_QUEUE: `bench-rotation-${randomUUID()}`, BULWARK_LOG_LEVEL: 'silent' });
   const aws = createAwsClients(config.aws);
   const client = await connectClient(config);
@@ -162,7 +145,7 @@ export async function runRotationBench(opts: RotationBenchOptions = {}): Promise
     worker.shutdown();
     await running;
     await client.connection.close();
-    for (const s of started) await s.stop();
+    await servers.stop();
   }
 }
 

@@ -12,9 +12,6 @@
  * local fake from the tests. Prints a table on stderr and one JSON line on stdout.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateAccessKeyCommand, CreateUserCommand } from '@aws-sdk/client-iam';
 import { WorkflowUpdateStage, type Client } from '@temporalio/client';
@@ -22,7 +19,7 @@ import { createAwsClients } from '../activities/clients.js';
 import { parseAlert } from '../domain/alert.js';
 import type { IncidentState } from '../domain/incident.js';
 import { buttonValue } from '../domain/slack/view.js';
-import { freePort, startMoto, startTemporal, type RunningServer } from '../devstack/servers.js';
+import { benchServers } from './servers.js';
 import { createDeliverer, startIntake } from '../intake/app.js';
 import { connectClient } from '../intake/temporal-client.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -60,21 +57,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runSlackBench(opts: SlackBenchOptions = {}): Promise<SlackBenchResult> {
   const n = opts.n ?? 40;
   const log = opts.log ?? ((m: string) => process.stderr.write(`bench: ${m}\n`));
-  const started: RunningServer[] = [];
-  let { temporalAddress, awsEndpoint } = opts;
-  if (!temporalAddress || !awsEndpoint) {
-    const dir = mkdtempSync(join(tmpdir(), 'bulwark-slack-bench-'));
-    if (!temporalAddress) {
-      const t = await startTemporal({ port: await freePort(), headless: true, dbFile: join(dir, 'temporal.db'), logFile: join(dir, 'temporal.log') });
-      started.push(t);
-      temporalAddress = t.address;
-    }
-    if (!awsEndpoint) {
-      const m = await startMoto({ port: await freePort(), logFile: join(dir, 'moto.log') });
-      started.push(m);
-      awsEndpoint = m.address;
-    }
-  }
+  const servers = await benchServers('slack', opts);
+  const { temporalAddress, awsEndpoint } = servers;
   const botToken = `xoxb-bench-${randomBytes(6).toString('hex')}`;
   const signingSecret = randomBytes(16).toString('hex');
   const fake = await startFakeSlack({ botToken, channelId: 'C0BENCH' });
@@ -147,7 +131,7 @@ export async function runSlackBench(opts: SlackBenchOptions = {}): Promise<Slack
     await running;
     await client.connection.close();
     await fake.close();
-    for (const s of started) await s.stop();
+    await servers.stop();
   }
 }
 

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { CreateIPSetCommand, GetIPSetCommand, ListIPSetsCommand, UpdateIPSetCommand, type WAFV2Client } from '@aws-sdk/client-wafv2';
 import { createAwsClients } from '../activities/clients.js';
-import { freePort, startMoto, startTemporal, type RunningServer } from '../devstack/servers.js';
+import { benchServers } from './servers.js';
 import { connectClient } from '../intake/temporal-client.js';
 import { loadConfig } from '../temporal.config.js';
 import { createBulwarkWorker } from '../worker/worker.js';
@@ -89,20 +89,8 @@ export async function runWafBench(opts: { n?: number; batchSize?: number; tempor
   const n = opts.n ?? 10_000;
   const batchSize = opts.batchSize ?? 500;
   const log = opts.log ?? ((m: string) => process.stderr.write(`bench: ${m}\n`));
-  const started: RunningServer[] = [];
-  const dir = mkdtempSync(join(tmpdir(), 'bulwark-waf-bench-'));
-  let temporalAddress = opts.temporalAddress;
-  let awsEndpoint = opts.awsEndpoint;
-  if (!temporalAddress) {
-    const t = await startTemporal({ port: await freePort(), headless: true, dbFile: join(dir, 'temporal.db'), logFile: join(dir, 'temporal.log') });
-    started.push(t);
-    temporalAddress = t.address;
-  }
-  if (!awsEndpoint) {
-    const m = await startMoto({ port: await freePort(), logFile: join(dir, 'moto.log') });
-    started.push(m);
-    awsEndpoint = m.address;
-  }
+  const servers = await benchServers('waf', opts);
+  const { temporalAddress, awsEndpoint } = servers;
   const run = randomBytes(3).toString('hex');
   const ipSetName = `bench-${run}`;
   const config = loadConfig({ TEMPORAL_ADDRESS: temporalAddress, AWS_ENDPOINT_URL: awsEndpoint, BULWARK_TASK_QUEUE: `bench-waf-${run}`, BULWARK_LOG_LEVEL: 'silent', BULWARK_WAF_IP_SET: ipSetName });
@@ -112,7 +100,7 @@ export async function runWafBench(opts: { n?: number; batchSize?: number; tempor
   const running = worker.run();
   try {
     const addresses = benchAddresses(n);
-    const feed = join(dir, 'indicators.json');
+    const feed = join(mkdtempSync(join(tmpdir(), 'bulwark-waf-bench-')), 'indicators.json');
     writeFileSync(feed, stixBundle(addresses));
 
     log(`baseline: ${n} addresses, one GetIPSet + UpdateIPSet per batch of ${batchSize}…`);
@@ -174,7 +162,7 @@ export async function runWafBench(opts: { n?: number; batchSize?: number; tempor
     worker.shutdown();
     await running;
     await client.connection.close();
-    for (const s of started) await s.stop();
+    await servers.stop();
   }
 }
 

@@ -29,7 +29,7 @@ import { AlertDeliverer } from '../intake/deliver.js';
 import { playbookDefaults } from '../temporal.config.js';
 import { stateQuery } from '../workflows/definitions.js';
 import type { CertificateScanResult, CertificateWorkflowInput, CertificateWorkflowResult } from '../workflows/certificate.js';
-import { runCli, startHarness, testConfig, uniqueId, waitForState, workflowExists, type Harness } from './support.js';
+import { runCli, startHarness, testConfig, uniqueId, waitForState, workflowExists, type Harness, historyText } from './support.js';
 
 let h: Harness;
 let crlDir: string;
@@ -62,17 +62,6 @@ async function caPublicKey() {
   return { der: Buffer.from(PublicKey!), key: createPublicKey({ key: Buffer.from(PublicKey!), format: 'der', type: 'spki' }) };
 }
 
-/** Every payload in a workflow's history, decoded to text (payload data are bytes, which JSON.stringify would hide). */
-async function historyText(handle: WorkflowHandle): Promise<string> {
-  const history = await handle.fetchHistory();
-  const decode = (v: unknown): unknown => {
-    if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
-    if (Array.isArray(v)) return v.map(decode);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
-    return v;
-  };
-  return JSON.stringify(decode(history));
-}
 
 /** Unseals the bundle's private key the way a consumer would: KMS Decrypt of the data key, then AES-256-GCM. */
 async function privateKeyOf(bundle: CertificateBundle) {

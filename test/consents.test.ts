@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { parseAlert } from '../domain/alert.js';
 import { retryAfterMs } from '../activities/consents.js';
@@ -11,7 +11,7 @@ import type { IncidentState } from '../domain/incident.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { PlaybookCatalog } from '../intake/playbook-catalog.js';
 import { playbookDefaults, type Config } from '../temporal.config.js';
-import { alertFor, createTppClient, runCli, startHarness, testConfig, uniqueId, waitForState, type Harness } from './support.js';
+import { alertFor, createTppClient, runCli, startHarness, testConfig, uniqueId, waitForState, type Harness, waitFor } from './support.js';
 import { ConsentStoreServer } from './support/consent-store.js';
 
 const open: Harness[] = [];
@@ -63,14 +63,6 @@ async function attempts(client: Client, workflowId: string, activity: string): P
     if (started && scheduled.get(String(started.scheduledEventId)) === activity) out.push(started.attempt ?? 1);
   }
   return out;
-}
-
-async function waitFor(check: () => boolean, what: string, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('consent revocation for a compromised provider (tpp-offboarding)', () => {

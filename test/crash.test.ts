@@ -7,7 +7,7 @@ import { DescribeSecretCommand, ListSecretVersionIdsCommand } from '@aws-sdk/cli
 import { parseAlert } from '../domain/alert.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { playbookDefaults } from '../temporal.config.js';
-import { alertFor, createTppClient, startHarness, testConfig, uniqueId, waitForState, type Harness } from './support.js';
+import { alertFor, createTppClient, startHarness, testConfig, uniqueId, waitForState, type Harness, waitFor } from './support.js';
 
 const open: Harness[] = [];
 let child: ChildProcess | undefined;
@@ -15,14 +15,6 @@ afterEach(async () => {
   child?.kill('SIGKILL');
   for (const h of open.splice(0)) await h.close();
 });
-
-async function waitFor(check: () => boolean, what: string, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('a worker killed between the AWS call and its completion being recorded', () => {
   it.each(['disableApiKeys', 'createSecret', 'finishSecret'])('after %s: a new worker completes the incident, each side effect exactly once', async (activity) => {

@@ -9,6 +9,7 @@ import { resolvedParams, actionSpec, lenientParams } from '../domain/playbooks/a
 import { parseAlert } from '../domain/alert.js';
 import { DEFAULT_PLAYBOOK_SETTINGS } from '../domain/playbook.js';
 import { PlaybookCatalog, SHIPPED_PLAYBOOKS_DIR } from '../intake/playbook-catalog.js';
+import { stixBundle, stixIndicator } from './support/stix.js';
 
 describe('CIDR parsing and canonical form', () => {
   it.each([
@@ -125,18 +126,8 @@ describe('CIDR merge properties', () => {
   });
 });
 
-const bundle = (objects: unknown[]) => JSON.stringify({ type: 'bundle', id: 'bundle--5d0092c5-5f74-4287-9642-33f4c354e56d', objects });
-const indicator = (n: number, pattern: string, extra: Record<string, unknown> = {}) => ({
-  type: 'indicator',
-  spec_version: '2.1',
-  id: `indicator--${String(n).padStart(8, '0')}-1111-4111-8111-111111111111`,
-  created: '2026-11-01T00:00:00Z',
-  modified: '2026-11-01T00:00:00Z',
-  pattern,
-  pattern_type: 'stix',
-  valid_from: '2026-11-01T00:00:00Z',
-  ...extra,
-});
+const bundle = stixBundle;
+const indicator = stixIndicator;
 const NOW = new Date('2026-11-26T12:00:00Z');
 
 describe('STIX 2.1 bundles', () => {

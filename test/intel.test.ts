@@ -9,7 +9,8 @@ import { GetIPSetCommand, ListIPSetsCommand } from '@aws-sdk/client-wafv2';
 import { readLedger } from '../activities/waf.js';
 import type { FeedConfig } from '../domain/intel/config.js';
 import type { IntelSyncResult } from '../workflows/intel.js';
-import { createStage, runCli, startHarness, testConfig, uniqueId, waitForState, workflowExists, type Harness } from './support.js';
+import { createStage, runCli, startHarness, testConfig, uniqueId, waitForState, workflowExists, type Harness, waitForValue } from './support.js';
+import { stixBundle, stixIndicator } from './support/stix.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bulwark-intel-'));
 const file = (name: string, text: string) => {
@@ -18,18 +19,8 @@ const file = (name: string, text: string) => {
   return path;
 };
 
-const indicator = (n: number, pattern: string, extra: Record<string, unknown> = {}) => ({
-  type: 'indicator',
-  spec_version: '2.1',
-  id: `indicator--${String(n).padStart(8, '0')}-2222-4222-8222-222222222222`,
-  created: '2026-11-01T00:00:00Z',
-  modified: '2026-11-01T00:00:00Z',
-  pattern,
-  pattern_type: 'stix',
-  valid_from: '2026-11-01T00:00:00Z',
-  ...extra,
-});
-const bundle = (objects: unknown[]) => JSON.stringify({ type: 'bundle', id: 'bundle--6d0092c5-5f74-4287-9642-33f4c354e56d', objects });
+const indicator = stixIndicator;
+const bundle = stixBundle;
 
 // The feed every test in this file may enrich from: a Tor-exit range, confident.
 const enrichFeed = file('tor.json', bundle([indicator(1, "[ipv4-addr:value = '185.220.101.0/24']", { confidence: 90, name: 'tor exits' })]));
@@ -64,17 +55,6 @@ async function entries(base: string, v: 4 | 6 = 4): Promise<string[]> {
   return [...((await h.aws.waf.send(new GetIPSetCommand({ Name: name, Scope: 'REGIONAL', Id: s.Id! }))).IPSet?.Addresses ?? [])].sort();
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-    last = await probe();
-  }
-  return last;
-}
-
 const sync = (feed: FeedConfig) =>
   h.client.workflow.execute('intelSyncWorkflow', { workflowId: `intel-sync/${feed.name}/${uniqueId('t')}`, taskQueue: h.config.temporal.taskQueue, args: [{ feed: feed.name, inline: feed }] }) as Promise<IntelSyncResult>;
 
@@ -96,14 +76,14 @@ describe('feed sync (workflow → ledger → WAF IP sets in the sandbox)', () =>
     expect(await entries(ipSetName)).toEqual(['193.142.146.0/24', '91.240.118.9/32']);
     expect(await entries(ipSetName, 6)).toEqual(['2a0e:1c80::/29']);
 
-    await waitFor('valid_until to pass', () => entries(ipSetName), (e) => e.length === 1, 15_000);
+    await waitForValue('valid_until to pass', () => entries(ipSetName), (e) => e.length === 1, 15_000);
     expect(await entries(ipSetName)).toEqual(['193.142.146.0/24']);
 
     // The feed drops its IPv6 indicator: the next sync's hold no longer has it, so the ledger removes it.
     file('stix-1.json', bundle([indicator(1, "[ipv4-addr:value = '193.142.146.0/24']", { confidence: 70 })]));
     const again = await sync(feedOf('stix-1', path, { ipSetName }));
     expect(again).toMatchObject({ entries: 1, added: 0, alreadyPresent: 1 });
-    await waitFor('the dropped entry to go', () => entries(ipSetName, 6), (e) => e.length === 0);
+    await waitForValue('the dropped entry to go', () => entries(ipSetName, 6), (e) => e.length === 0);
     expect(await entries(ipSetName)).toEqual(['193.142.146.0/24']);
   });
 
@@ -176,7 +156,7 @@ describe('enrichment and routing through the real intake', () => {
     const restApiId = await createStage(h.aws, { rate: 100, burst: 50 });
     const { workflowId } = await postAlert({ source: 'waf-logs', type: 'endpoint.abuse', severity: 'medium', observedAt: new Date().toISOString(), subject: { endpoint: { restApiId, stage: 'prod' }, sourceIp: '185.220.101.33' } });
     const s = await waitForState(h.client, workflowId, (st) => st.steps.find((x) => x.id === 'tell-operators')?.status === 'succeeded');
-    expect(s.alert.details?.intel).toEqual({ indicator: '185.220.101.0/24', ref: 'indicator--00000001-2222-4222-8222-222222222222', feed: 'tor', confidence: 90, name: 'tor exits' });
+    expect(s.alert.details?.intel).toEqual({ indicator: '185.220.101.0/24', ref: 'indicator--00000001-1111-4111-8111-111111111111', feed: 'tor', confidence: 90, name: 'tor exits' });
     expect(s.plan?.playbook).toBe('intel-block');
     expect(s.timeline.find((e) => e.step === 'tell-operators' && e.kind === 'step.succeeded')?.message).toBe('Blocked 185.220.101.33: indicator 185.220.101.0/24 from feed tor (confidence 90)');
     expect(await entries(wafIpSet)).toEqual(['185.220.101.33/32']);

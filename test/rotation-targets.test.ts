@@ -7,7 +7,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { startSecretRotation } from '../cli/commands/rotate.js';
 import { stateQuery } from '../workflows/definitions.js';
 import { secretRotationProgressQuery } from '../workflows/rotation.js';
-import { runCli, startHarness, uniqueId, type Harness } from './support.js';
+import { historyText, runCli, startHarness, uniqueId, type Harness } from './support.js';
 
 /**
  * setSecret targets and retirement of the previous credential, against moto (API Gateway keys and
@@ -47,12 +47,6 @@ async function server(answer: (path: string, body: string) => [number, unknown?]
   return { url: `http://127.0.0.1:${(s.address() as { port: number }).port}`, seen, close: () => s.close() };
 }
 
-async function historyText(workflowId: string): Promise<string> {
-  const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
-  const decode = (v: unknown): unknown =>
-    v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : Array.isArray(v) ? v.map(decode) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)])) : v;
-  return JSON.stringify(decode(history));
-}
 
 describe('setSecret target: API Gateway API key', () => {
   it('new key joins the old key’s usage plan; consumers confirm; after the grace the old key is disabled', async () => {
@@ -99,7 +93,7 @@ describe('setSecret target: API Gateway API key', () => {
       expect(r.retirement).toMatchObject({ retired: true, evidence: { apiKeyId: oldKey.id, changed: true } });
       expect(r.progress.map((p) => p.message).join('\n')).toMatch(/consumer slow confirmed[\s\S]*grace[\s\S]*retired previous version/);
 
-      const text = await historyText(started.workflowId);
+      const text = await historyText(h.client.workflow.getHandle(started.workflowId));
       expect(text).toContain(newVersion);
       for (const v of [oldValue, newValue]) expect(text).not.toContain(v);
     } finally {
@@ -242,7 +236,7 @@ describe('key-pair secrets', () => {
       expect(body).toEqual({ secret: name, versionId: r.versionId, publicKey: stored.publicKey });
       expect(target.seen[0]!.body).not.toContain('PRIVATE KEY');
 
-      const text = await historyText(started.workflowId);
+      const text = await historyText(h.client.workflow.getHandle(started.workflowId));
       expect(text).not.toContain('PRIVATE KEY');
       expect(text).not.toContain(stored.publicKey.split('\n')[1]);
       expect(await holder(name, 'AWSPREVIOUS')).toBe(created.VersionId);

@@ -30,7 +30,7 @@ import type { ScheduledRotationInput } from '../domain/rotation/policy.js';
 import type { KeyReplaceState, KmsKeyRotationResult } from '../workflows/rotation.js';
 import type { Worker } from '@temporalio/worker';
 import { createBulwarkWorker } from '../worker/worker.js';
-import { refusal, startHarness, testConfig, uniqueId, type Harness } from './support.js';
+import { refusal, startHarness, testConfig, uniqueId, type Harness, historyText } from './support.js';
 
 const run = promisify(execFile);
 let h: Harness;
@@ -62,18 +62,6 @@ async function makeSecret(value: unknown, tags: Record<string, string> = {}) {
 const stagesOf = async (id: string) => (await h.aws.sm.send(new DescribeSecretCommand({ SecretId: id }))).VersionIdsToStages ?? {};
 const current = async (id: string) => (await h.aws.sm.send(new GetSecretValueCommand({ SecretId: id, VersionStage: 'AWSCURRENT' }))).SecretString!;
 const holder = (stages: Record<string, string[]>, label: string) => Object.entries(stages).find(([, l]) => l.includes(label))?.[0];
-
-/** Every payload in a workflow's history, decoded to text (payload data are bytes, which JSON.stringify would hide). */
-async function historyText(handle: WorkflowHandle): Promise<string> {
-  const history = await handle.fetchHistory();
-  const decode = (v: unknown): unknown => {
-    if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
-    if (Array.isArray(v)) return v.map(decode);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
-    return v;
-  };
-  return JSON.stringify(decode(history));
-}
 
 const failureOf = async (p: Promise<unknown>) => {
   try {

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import {
   CreateApiKeyCommand,
@@ -188,4 +188,37 @@ export async function workflowExists(client: Client, workflowId: string): Promis
     if (err instanceof WorkflowNotFoundError) return false;
     throw err;
   }
+}
+
+/** Every payload in a workflow's history, decoded to text (payload data are bytes, which JSON.stringify would hide): for "no secret in history" checks. */
+export async function historyText(handle: Pick<WorkflowHandle, 'fetchHistory'>): Promise<string> {
+  const history = await handle.fetchHistory();
+  const decode = (v: unknown): unknown => {
+    if (v instanceof Uint8Array) return Buffer.from(v).toString('utf8');
+    if (Array.isArray(v)) return v.map(decode);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
+    return v;
+  };
+  return JSON.stringify(decode(history));
+}
+
+/** Polls `check` until it holds; fails naming `what` after `timeoutMs`. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Polls `probe` until `ok` accepts its value, and returns that value; the last value is in the timeout error. */
+export async function waitForValue<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = await probe();
+  while (!ok(last)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, 200));
+    last = await probe();
+  }
+  return last;
 }

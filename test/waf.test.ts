@@ -9,7 +9,7 @@ import { AlertDeliverer } from '../intake/deliver.js';
 import { PlaybookCatalog } from '../intake/playbook-catalog.js';
 import { playbookDefaults } from '../temporal.config.js';
 import { abortUpdate } from '../workflows/definitions.js';
-import { alertFor, startHarness, uniqueId, waitForState, type Harness } from './support.js';
+import { alertFor, startHarness, uniqueId, waitForState, type Harness, waitForValue } from './support.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -126,17 +126,6 @@ function deliver(catalog: PlaybookCatalog, sourceIp: string, restApiId = uniqueI
   return new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config), { catalog }).deliver(parsed.value);
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await probe();
-  while (!ok(last)) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 200));
-    last = await probe();
-  }
-  return last;
-}
-
 describe('waf.blockIps with expiry (playbook → incident workflow → IP-set ledger)', () => {
   it('blocks the alert source IP, then a durable timer removes it when the ttl ends', async () => {
     const ipSetName = uniqueId('bl');
@@ -144,7 +133,7 @@ describe('waf.blockIps with expiry (playbook → incident workflow → IP-set le
     const s = await waitForState(h.client, workflowId, (st) => st.steps.some((x) => x.id === 'block' && x.status === 'succeeded'));
     expect(s.timeline.find((e) => e.step === 'block' && e.kind === 'step.succeeded')?.message).toMatch(/^blocked 185\.220\.101\.44\/32 until /);
     expect(await entries(ipSetName)).toEqual(['185.220.101.44/32']);
-    await waitFor('the block to expire', async () => ({ entries: await entries(ipSetName), ledger: await readLedger(h.client, ipSetName) }), (e) => e.entries.length === 0, 15_000);
+    await waitForValue('the block to expire', async () => ({ entries: await entries(ipSetName), ledger: await readLedger(h.client, ipSetName) }), (e) => e.entries.length === 0, 15_000);
     expect((await readLedger(h.client, ipSetName))?.holds).toEqual({});
   });
 
@@ -158,7 +147,7 @@ describe('waf.blockIps with expiry (playbook → incident workflow → IP-set le
     expect(await entries(ipSetName, 6)).toEqual(['2a0e:1c80:1::7/128']);
 
     // After the short block's expiry the ledger holds only the long one, and the address stays blocked.
-    const ledger = await waitFor('the short hold to expire', () => readLedger(h.client, ipSetName), (l) => l !== undefined && Object.keys(l.holds).length === 1, 15_000);
+    const ledger = await waitForValue('the short hold to expire', () => readLedger(h.client, ipSetName), (l) => l !== undefined && Object.keys(l.holds).length === 1, 15_000);
     expect(Object.keys(ledger!.holds)).toEqual([`${long.workflowId}/block`]);
     expect(await entries(ipSetName, 6)).toEqual(['2a0e:1c80:1::7/128']);
 

@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import Table from 'cli-table3';
@@ -8,11 +8,12 @@ import { classifyIncident, inForce, type RegimeVerdict } from '../../domain/regi
 import { regimeTimeline, type IncidentEvents, type StageTimeline } from '../../domain/regimes/deadlines.js';
 import { stageOfAnchor, submittedEvent } from '../../domain/regimes/expression.js';
 import { IncidentFacts, OrganisationProfile, profileTimeZone } from '../../domain/regimes/facts.js';
-import { checkRegimeSet, formatRegimeError, parseRegimeFile, type RegimeFileError } from '../../domain/regimes/load.js';
+import { formatRegimeError, type RegimeFileError } from '../../domain/regimes/load.js';
 import { confidenceFlags, type Regime } from '../../domain/regimes/schema.js';
 import { organisationOf, RegulatorProfile } from '../../domain/regimes/profile.js';
 import { CliError, usageError } from '../errors.js';
 import { registerRegulatorNotificationCommands } from './regulator-notifications.js';
+import { RegulatorSetupError, scanRegimeDir } from '../../activities/regulators.js';
 
 /** The shipped rule files, found from this module so the command works from any directory. */
 export const DEFAULT_REGIME_DIR = fileURLToPath(new URL('../../regimes/', import.meta.url));
@@ -24,23 +25,11 @@ export interface LoadedRegimes {
 
 /** Reads every *.yaml / *.yml in a directory; file names in errors are relative to the cwd. */
 export function loadRegimeDir(dir: string): LoadedRegimes {
-  let names: string[];
   try {
-    if (!statSync(dir).isDirectory()) throw new Error('not a directory');
-    names = readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+    return scanRegimeDir(dir);
   } catch (err) {
-    throw usageError(`cannot read regime directory ${dir}: ${(err as Error).message}`);
+    throw err instanceof RegulatorSetupError ? usageError(err.message) : err;
   }
-  const files: LoadedRegimes['files'] = [];
-  const errors: RegimeFileError[] = [];
-  for (const name of names) {
-    const file = relative(process.cwd(), join(dir, name)) || name;
-    const r = parseRegimeFile(readFileSync(join(dir, name), 'utf8'), file);
-    if (r.ok) files.push({ file, regime: r.regime });
-    else errors.push(...r.errors);
-  }
-  errors.push(...checkRegimeSet(files));
-  return { files, errors };
 }
 
 function loadOrFail(dir: string): Regime[] {

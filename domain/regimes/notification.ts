@@ -1,5 +1,4 @@
 import { approvalRefusal } from '../approval-rules.js';
-import type { RegimeVerdict } from './classify.js';
 import type { StageTimeline } from './deadlines.js';
 import type { IncidentFacts } from './facts.js';
 

@@ -21,7 +21,7 @@ import { connectClient } from '../../intake/temporal-client.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { createBulwarkWorker } from '../../worker/worker.js';
 import { resolveUpdate, stateQuery } from '../../workflows/definitions.js';
-import { runCli, startHarness, testConfig, uniqueId, type Harness } from '../support.js';
+import { runCli, startHarness, testConfig, uniqueId, type Harness, waitFor } from '../support.js';
 import { auditChainOutcome, boundaryRuns, driveToEnd, FULL, fullAlert, mergeOutcomes, recordResult, SCALE, SCENARIOS, type Driven } from './support.js';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 
@@ -56,14 +56,6 @@ async function killHard(child: ChildProcess): Promise<void> {
   const gone = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
   await gone;
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** How often a run's activity was attempted more than once: proof the killed attempt was retried. */

@@ -1,0 +1,40 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startMoto, startTemporal, type RunningServer } from '../devstack/servers.js';
+
+export interface BenchServers {
+  temporalAddress: string;
+  awsEndpoint: string;
+  /** Stops the servers this call started (none when both were given). */
+  stop(): Promise<void>;
+}
+
+/**
+ * The servers a standalone bench runs against: the given ones (from `npm run bench`, which shares
+ * one dev server and moto between sections), or a fresh dev server and moto of its own.
+ */
+export async function benchServers(name: string, given: { temporalAddress?: string; awsEndpoint?: string }): Promise<BenchServers> {
+  const started: RunningServer[] = [];
+  let { temporalAddress, awsEndpoint } = given;
+  if (!temporalAddress || !awsEndpoint) {
+    const dir = mkdtempSync(join(tmpdir(), `bulwark-${name}-bench-`));
+    if (!temporalAddress) {
+      const t = await startTemporal({ port: await freePort(), headless: true, dbFile: join(dir, 'temporal.db'), logFile: join(dir, 'temporal.log') });
+      started.push(t);
+      temporalAddress = t.address;
+    }
+    if (!awsEndpoint) {
+      const m = await startMoto({ port: await freePort(), logFile: join(dir, 'moto.log') });
+      started.push(m);
+      awsEndpoint = m.address;
+    }
+  }
+  return {
+    temporalAddress,
+    awsEndpoint,
+    async stop() {
+      for (const s of started) await s.stop();
+    },
+  };
+}
