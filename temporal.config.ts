@@ -13,7 +13,7 @@ const positiveInt = z.coerce.number().int().positive();
 const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v))]);
 
 /** AWS services by their SDK names; rate limits are keyed by these. */
-export const AWS_SERVICES = ['secretsmanager', 'kms', 'apigateway', 'iam', 'cognito-idp', 'sesv2', 'wafv2', 's3'] as const;
+export const AWS_SERVICES = ['secretsmanager', 'kms', 'apigateway', 'apigatewayv2', 'iam', 'cognito-idp', 'sesv2', 'wafv2', 's3'] as const;
 export type AwsService = (typeof AWS_SERVICES)[number];
 
 export const ConfigSchema = z.object({
@@ -113,6 +113,11 @@ export const ConfigSchema = z.object({
       serverToken: z.string().min(16, 'expected at least 16 characters').optional(),
       /** Origins allowed to call the codec server (the Temporal Web UI). */
       allowedOrigins: z.union([z.array(z.string().min(1)), z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))]).default(['http://localhost:8233', 'http://127.0.0.1:8233']),
+      /**
+       * Dev stack only, set by `bulwark dev` (no env variable, no default): its Web UI's exact origins,
+       * served by the codec endpoint without the token from loopback (intake/dev-ui-codec-access.ts).
+       */
+      devUiOrigins: z.array(z.string().regex(/^http:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}$/, 'expected a loopback http origin, e.g. http://127.0.0.1:8233')).optional(),
       dataKeyMaxAgeSeconds: positiveInt.default(300),
       dataKeyMaxUses: positiveInt.default(10_000),
     })

@@ -1,4 +1,5 @@
 import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
+import { ApiGatewayV2Client } from '@aws-sdk/client-apigatewayv2';
 import { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -14,6 +15,8 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export interface AwsClients {
   apigw: APIGatewayClient;
+  /** HTTP and WebSocket APIs (the inventory scan reads HTTP APIs). */
+  apigw2: ApiGatewayV2Client;
   sm: SecretsManagerClient;
   kms: KMSClient;
   iam: IAMClient;
@@ -38,6 +41,7 @@ export function createAwsClients(aws: Omit<Config['aws'], 'rateLimits'> & Partia
   };
   const clients = {
     apigw: new APIGatewayClient(common),
+    apigw2: new ApiGatewayV2Client(common),
     sm: new SecretsManagerClient(common),
     kms: new KMSClient(common),
     iam: new IAMClient(common),
@@ -51,6 +55,7 @@ export function createAwsClients(aws: Omit<Config['aws'], 'rateLimits'> & Partia
     secretsmanager: clients.sm,
     kms: clients.kms,
     apigateway: clients.apigw,
+    apigatewayv2: clients.apigw2,
     iam: clients.iam,
     'cognito-idp': clients.cognito,
     sesv2: clients.ses,

@@ -42,7 +42,7 @@ export function createActivities(clients: AwsClients, config: Pick<Config, 'aws'
     ...createCertificateActivities({ sm: clients.sm, kms: clients.kms, s3: clients.s3, worker: config as Partial<Config> }),
     // Posture (issue 9 part 1): inventory scan, scan state in S3, findings posted to intake. The
     // worker's full config carries intake (URL + webhook secret); callers passing less get no posting.
-    ...createPostureActivities({ apigw: clients.apigw, waf: clients.waf, s3: clients.s3, region: config.aws.region, intake: postureIntake((config as Partial<Pick<Config, 'intake'>>).intake) }),
+    ...createPostureActivities({ apigw: clients.apigw, apigw2: clients.apigw2, waf: clients.waf, s3: clients.s3, region: config.aws.region, intake: postureIntake((config as Partial<Pick<Config, 'intake'>>).intake) }),
     // Threat intel (issue 9 part 2): WAF IP sets with expiring blocks, indicator feeds.
     ...createWafActivities({ waf: clients.waf, settings: (config as Partial<Pick<Config, 'waf'>>).waf }),
     ...createIntelActivities({ feeds: (config as Partial<Pick<Config, 'intel'>>).intel?.feeds ?? [] }),

@@ -14,13 +14,16 @@ import {
   type Stage,
   type UsagePlan,
 } from '@aws-sdk/client-api-gateway';
+import type { ApiGatewayV2Client } from '@aws-sdk/client-apigatewayv2';
 import { GetWebACLForResourceCommand, type WAFV2Client } from '@aws-sdk/client-wafv2';
 import { HTTP_METHODS, endpointKey, type HttpMethod, type Limits, type Scan, type ScannedEndpoint, type WafStatus } from '../domain/posture/inventory.js';
 import { call, toFailure } from './failures.js';
+import { scanHttpApis } from './inventory-http.js';
 
 /**
  * Walks API Gateway (REST APIs: resources and methods, stages, deployments, authorizers, usage
- * plans and their keys) and WAF associations into an inventory of endpoints with their
+ * plans and their keys; HTTP APIs: routes, stages, authorizers, via activities/inventory-http.ts)
+ * and WAF associations into an inventory of endpoints with their
  * protections. Read-only. Every list call is paginated; throttling and 5xx from AWS surface as
  * retryable failures (activities/failures.ts), access denied and the like as non-retryable.
  */
@@ -39,7 +42,7 @@ function unsupported(err: unknown): string | undefined {
   return undefined;
 }
 
-function limitsFrom(s: MethodSetting | undefined, account: Limits): Limits | undefined {
+function limitsFrom(s: Pick<MethodSetting, 'throttlingRateLimit' | 'throttlingBurstLimit'> | undefined, account: Limits): Limits | undefined {
   if (s?.throttlingRateLimit === undefined || s.throttlingBurstLimit === undefined) return undefined;
   // AWS reports -1 for "not set"; a limit at or above the account's is no limit of this stage's own
   // (it is also what a restored throttle step writes back when nothing was set before).
@@ -55,13 +58,13 @@ const settingsKeys = (path: string, method: string) => {
 };
 
 export interface ScanOptions {
-  /** Only APIs with these names (default: every REST API in the region). */
+  /** Only APIs with these names (HTTP APIs: or ids) (default: every REST and HTTP API in the region). */
   apis?: string[];
 }
 
-export function createInventoryActivities({ apigw, waf, region }: { apigw: APIGatewayClient; waf: WAFV2Client; region: string }) {
+export function createInventoryActivities({ apigw, apigw2, waf, region }: { apigw: APIGatewayClient; apigw2?: ApiGatewayV2Client; waf: WAFV2Client; region: string }) {
   return {
-    /** The REST API inventory with every endpoint's protections. Changes nothing. */
+    /** The REST and HTTP API inventory with every endpoint's protections. Changes nothing. */
     async scanApiInventory(opts: ScanOptions = {}): Promise<Scan> {
       const started = performance.now();
       let apiCalls = 0;
@@ -116,7 +119,7 @@ export function createInventoryActivities({ apigw, waf, region }: { apigw: APIGa
         const deploymentIds = new Set(deployments.map((d) => d.id));
         // Only stages pointing at an existing deployment serve traffic.
         const stages = (stagesOut.item ?? []).filter((s: Stage) => s.deploymentId && deploymentIds.has(s.deploymentId));
-        apiRows.push({ restApiId, name: apiName, stages: stages.map((s) => s.stageName!) });
+        apiRows.push({ restApiId, apiType: 'rest', name: apiName, stages: stages.map((s) => s.stageName!) });
         const authById = new Map(authorizers.map((a) => [a.id!, a]));
         for (const stage of stages) {
           const stageName = stage.stageName!;
@@ -142,6 +145,7 @@ export function createInventoryActivities({ apigw, waf, region }: { apigw: APIGa
               const e: ScannedEndpoint = {
                 key: endpointKey({ apiName, stage: stageName, method: m, path }),
                 restApiId,
+                apiType: 'rest',
                 apiName,
                 stage: stageName,
                 method: m as HttpMethod,
@@ -171,13 +175,19 @@ export function createInventoryActivities({ apigw, waf, region }: { apigw: APIGa
           }
         }
       }
+      // Without an apigatewayv2 client (older callers) HTTP APIs are not read, and the scan says so.
+      const http = apigw2
+        ? await scanHttpApis({ apigw2, send, account, limitsFrom, ...(opts.apis ? { apis: opts.apis } : {}) })
+        : { apis: [], endpoints: [], skipped: [{ what: 'HTTP and WebSocket APIs (apigatewayv2)', reason: 'not scanned: no apigatewayv2 client was given to the scan' }] };
+      endpoints.push(...http.endpoints);
+      apiRows.push(...http.apis);
       endpoints.sort((a, b) => a.key.localeCompare(b.key));
       return {
         scannedAt: new Date().toISOString(),
         region,
         apis: apiRows.sort((a, b) => a.name.localeCompare(b.name) || a.restApiId.localeCompare(b.restApiId)),
         endpoints,
-        skipped: [{ what: 'HTTP and WebSocket APIs (apigatewayv2)', reason: 'not scanned: @aws-sdk/client-apigatewayv2 is not installed' }],
+        skipped: http.skipped,
         stats: { apiCalls, durationMs: Math.round(performance.now() - started) },
       };
 

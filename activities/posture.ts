@@ -9,6 +9,7 @@ import type { DeclaredInventory } from '../domain/posture/declared.js';
 import { Scan } from '../domain/posture/inventory.js';
 import { postSignedAlert } from '../intake/webhook-client.js';
 import { toFailure } from './failures.js';
+import type { ApiGatewayV2Client } from '@aws-sdk/client-apigatewayv2';
 import { createInventoryActivities } from './inventory.js';
 
 /**
@@ -57,8 +58,8 @@ interface Pointer {
 /** Run keys are workflow ids; keep S3 keys to a safe alphabet. */
 const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');
 
-export function createPostureActivities({ apigw, waf, s3, region, intake }: { apigw: APIGatewayClient; waf: WAFV2Client; s3: S3Client; region: string; intake?: { url?: string; webhookSecret?: string } }) {
-  const inventory = createInventoryActivities({ apigw, waf, region });
+export function createPostureActivities({ apigw, apigw2, waf, s3, region, intake }: { apigw: APIGatewayClient; apigw2?: ApiGatewayV2Client; waf: WAFV2Client; s3: S3Client; region: string; intake?: { url?: string; webhookSecret?: string } }) {
+  const inventory = createInventoryActivities({ apigw, ...(apigw2 ? { apigw2 } : {}), waf, region });
 
   async function getJson(bucket: string, key: string): Promise<unknown | undefined> {
     try {

@@ -79,30 +79,24 @@ export const ACTION_PERMISSIONS: Readonly<Record<string, readonly PermissionGran
   'slack.notify': [],
   // Classification is pure; the notifications it starts are e-mailed through SES.
   'regulators.assess': [{ actions: ['ses:SendEmail'], resources: [SES_IDENTITY] }],
-  // A KMS-backed CA (found by tag) signs the replacement; the bundle (key sealed with a data key)
-  // lives in Secrets Manager; the CRL is published to S3. From activities/certificates.ts and
-  // kms-signer.ts — not yet exercised by test/iam-policy.test.ts's recorded runs.
+  // The existing CA's KMS key signs the replacement; the bundle (key sealed with a data key) is a
+  // new version of its secret; the CRL is published to S3 (with certificates.crlBucket) and read
+  // back. Re-issue only: creating a CA or a certificate's first secret (kms:ListKeys,
+  // ListResourceTags, CreateKey; secretsmanager:CreateSecret) is `bulwark cert`, not a playbook, and
+  // the expiry scanner's ListSecretVersionIds is not a playbook path either.
   'certificates.rotate': [
-    { actions: ['kms:ListKeys'], resources: ['*'] },
-    { actions: ['kms:DescribeKey', 'kms:ListResourceTags', 'kms:GetPublicKey', 'kms:Sign', 'kms:GenerateDataKey'], resources: [KEY] },
+    { actions: ['kms:DescribeKey', 'kms:GetPublicKey', 'kms:Sign', 'kms:GenerateDataKey'], resources: [KEY] },
     { actions: ['secretsmanager:ListSecrets'], resources: ['*'] },
     {
-      actions: [
-        'secretsmanager:CreateSecret',
-        'secretsmanager:DescribeSecret',
-        'secretsmanager:GetSecretValue',
-        'secretsmanager:ListSecretVersionIds',
-        'secretsmanager:PutSecretValue',
-        'secretsmanager:TagResource',
-        'secretsmanager:UpdateSecret',
-      ],
+      actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource', 'secretsmanager:UpdateSecret'],
       resources: [SECRET],
     },
     { actions: ['s3:GetObject', 's3:PutObject'], resources: ['arn:{partition}:s3:::*/*'] },
   ],
-  // IP sets (v4 and v6) and the web ACL rule that references them (activities/waf.ts).
+  // IP sets (v4 and v6) and the web ACL rule that references them (activities/waf.ts). The List
+  // actions have no resource-level permissions: '*'.
   'waf.blockIps': [
-    { actions: ['wafv2:ListIPSets', 'wafv2:ListWebACLs'], resources: ['arn:{partition}:wafv2:{region}:{account}:regional/ipset/*', 'arn:{partition}:wafv2:{region}:{account}:regional/webacl/*'] },
+    { actions: ['wafv2:ListIPSets', 'wafv2:ListWebACLs'], resources: ['*'] },
     { actions: ['wafv2:CreateIPSet', 'wafv2:GetIPSet', 'wafv2:UpdateIPSet'], resources: [IP_SET] },
     { actions: ['wafv2:CreateWebACL', 'wafv2:GetWebACL', 'wafv2:UpdateWebACL'], resources: ['arn:{partition}:wafv2:{region}:{account}:regional/webacl/*/*', IP_SET] },
   ],

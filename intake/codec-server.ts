@@ -4,6 +4,7 @@ import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
 import type { Config } from '../temporal.config.js';
 import { codecFromConfig } from './codec.js';
+import { assertDevUiCodecListen, isDevUiRequest } from './dev-ui-codec-access.js';
 import { BodyTooLarge, readBody, header } from './http.js';
 
 /**
@@ -15,7 +16,9 @@ import { BodyTooLarge, readBody, header } from './http.js';
  *   OPTIONS …            CORS preflight for the UI's origin (no token needed; browsers send none)
  *
  * Every POST needs `Authorization: Bearer <codec.serverToken>`; without a configured token the
- * endpoints answer 503, so decrypted payloads are never served to anonymous callers.
+ * endpoints answer 503, so decrypted payloads are never served to anonymous callers. The one
+ * exception is the dev stack's own Web UI (`codec.devUiOrigins`, set only by `bulwark dev`):
+ * loopback socket + loopback Host + its exact Origin, intake on loopback; see dev-ui-codec-access.ts.
  */
 
 export const CODEC_PATHS = ['/codec/encode', '/codec/decode'] as const;
@@ -26,6 +29,11 @@ export interface CodecHandlerOptions {
   token: string | undefined;
   /** Origins allowed by CORS (the Temporal UI, e.g. http://localhost:8233); '*' allows any. */
   allowedOrigins: string[];
+  /**
+   * Dev stack only: the Web UI origins `bulwark dev` started, served without a token from loopback
+   * (dev-ui-codec-access.ts). Also allowed by CORS. Never set by default.
+   */
+  devUiOrigins?: string[];
   maxBodyBytes?: number;
 }
 
@@ -40,12 +48,13 @@ export function createCodecHandler(opts: CodecHandlerOptions): CodecRequestHandl
   const limit = opts.maxBodyBytes ?? 4 * 1024 * 1024;
   const tokenDigest = opts.token ? digest(opts.token) : undefined;
   const anyOrigin = opts.allowedOrigins.includes('*');
+  const devUiOrigins = opts.devUiOrigins ?? [];
 
   return async (req, res) => {
     const path = (req.url ?? '').split('?')[0]!;
     if (!(CODEC_PATHS as readonly string[]).includes(path)) return false;
     const origin = header(req, 'origin');
-    const originAllowed = origin !== undefined && (anyOrigin || opts.allowedOrigins.includes(origin));
+    const originAllowed = origin !== undefined && (anyOrigin || opts.allowedOrigins.includes(origin) || devUiOrigins.includes(origin));
     const cors: Record<string, string> = originAllowed
       ? {
           'access-control-allow-origin': origin!,
@@ -65,11 +74,13 @@ export function createCodecHandler(opts: CodecHandlerOptions): CodecRequestHandl
     }
     if (origin !== undefined && !originAllowed) return reply(res, 403, { error: 'origin not allowed' }, cors, req);
     if (req.method !== 'POST') return reply(res, 405, { error: 'method not allowed: POST' }, { ...cors, allow: 'POST, OPTIONS' }, req);
-    if (!tokenDigest) return reply(res, 503, { error: 'codec server disabled: no token configured (BULWARK_CODEC_TOKEN)' }, cors, req);
-    const auth = header(req, 'authorization') ?? '';
-    const presented = /^Bearer (.+)$/i.exec(auth)?.[1];
-    if (!presented || !timingSafeEqual(digest(presented), tokenDigest)) {
-      return reply(res, 401, { error: 'unauthorized: a bearer token is required' }, { ...cors, 'www-authenticate': 'Bearer' }, req);
+    if (!isDevUiRequest(req, devUiOrigins)) {
+      if (!tokenDigest) return reply(res, 503, { error: 'codec server disabled: no token configured (BULWARK_CODEC_TOKEN)' }, cors, req);
+      const auth = header(req, 'authorization') ?? '';
+      const presented = /^Bearer (.+)$/i.exec(auth)?.[1];
+      if (!presented || !timingSafeEqual(digest(presented), tokenDigest)) {
+        return reply(res, 401, { error: 'unauthorized: a bearer token is required' }, { ...cors, 'www-authenticate': 'Bearer' }, req);
+      }
     }
 
     let body: z.infer<typeof CodecBody>;
@@ -97,10 +108,11 @@ export function createCodecHandler(opts: CodecHandlerOptions): CodecRequestHandl
 }
 
 /** The handler for the configured codec and token, or undefined when the codec is off. */
-export function codecHandlerFromConfig(config: Pick<Config, 'codec' | 'aws'>): CodecRequestHandler | undefined {
+export function codecHandlerFromConfig(config: Pick<Config, 'codec' | 'aws' | 'intake'>): CodecRequestHandler | undefined {
   const codec = codecFromConfig(config);
   if (!codec) return undefined;
-  return createCodecHandler({ codec, token: config.codec.serverToken, allowedOrigins: config.codec.allowedOrigins });
+  assertDevUiCodecListen(config.intake.host, config.codec.devUiOrigins);
+  return createCodecHandler({ codec, token: config.codec.serverToken, allowedOrigins: config.codec.allowedOrigins, devUiOrigins: config.codec.devUiOrigins });
 }
 
 /** A standalone codec server (for `--ui-codec-endpoint` without the intake, and tests). */

@@ -1,26 +1,38 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FinalizeRequestMiddleware, HttpRequest, MiddlewareStack } from '@smithy/types';
 import { CreateUserPoolClientCommand, CreateUserPoolCommand } from '@aws-sdk/client-cognito-identity-provider';
 import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand } from '@aws-sdk/client-iam';
 import { CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createAwsClients, type AwsClients } from '../activities/clients.js';
 import { parseAlert } from '../domain/alert.js';
+import { certificateNameOf, certificateWorkflowId } from '../domain/certificates/model.js';
 import { ACTION_PERMISSIONS, allows, policyFor, wildcardMatch, type PolicyDocument } from '../domain/iam-policy.js';
 import { ACTION_NAMES } from '../domain/playbooks/actions.js';
 import { AlertDeliverer } from '../intake/deliver.js';
+import { configuredIntel } from '../intake/intel.js';
 import { playbookFiles, SHIPPED_PLAYBOOKS_DIR } from '../intake/playbook-catalog.js';
 import { playbookActions } from '../cli/commands/iam.js';
 import { playbookDefaults } from '../temporal.config.js';
 import { approveUpdate } from '../workflows/definitions.js';
+import type { CertificateWorkflowInput, CertificateWorkflowResult } from '../workflows/certificate.js';
 import { alertFor, createStage, createTppClient, runCli, startHarness, testConfig, uniqueId, waitForState, type Harness } from './support.js';
+import { stixBundle, stixIndicator } from './support/stix.js';
 
-/**
- * The built-in playbooks this test runs. Playbooks shipped since (certificate-compromise,
- * intel-block, posture-unprotected-endpoint) are covered by the policy but not yet run here.
- */
-const RAN_PLAYBOOKS = ['credential-compromise.yaml', 'endpoint-abuse.yaml', 'key-exposure.yaml', 'aws-credential-compromise.yaml', 'tpp-offboarding.yaml'];
+/** The built-in playbooks this test runs: every shipped one (checked below against playbooks/). */
+const RAN_PLAYBOOKS = [
+  'credential-compromise.yaml',
+  'endpoint-abuse.yaml',
+  'key-exposure.yaml',
+  'aws-credential-compromise.yaml',
+  'tpp-offboarding.yaml',
+  'certificate-compromise.yaml',
+  'intel-block.yaml',
+  'posture-unprotected-endpoint.yaml',
+];
 
 /** moto's account. */
 const ACCOUNT = '123456789012';
@@ -112,6 +124,14 @@ function describeCall(clientName: string, commandName: string, input: Record<str
     }
     case 'cognito-idp':
       return { action: `cognito-idp:${op}`, resource: s('UserPoolId') ? `arn:aws:cognito-idp:${region}:${ACCOUNT}:userpool/${s('UserPoolId')}` : '*' };
+    case 'wafv2': {
+      // List actions have no resource-level permissions; the others act on the IP set / web ACL ARN
+      // (a create's id is known from its answer).
+      if (op.startsWith('List')) return { action: `wafv2:${op}`, resource: '*' };
+      const kind = /IPSet$/.test(op) ? 'ipset' : /WebACL$/.test(op) ? 'webacl' : op.toLowerCase();
+      const id = s('Id') ?? ((output?.Summary as { Id?: string } | undefined)?.Id ?? '*');
+      return { action: `wafv2:${op}`, resource: `arn:aws:wafv2:${region}:${ACCOUNT}:${s('Scope') === 'CLOUDFRONT' ? 'global' : 'regional'}/${kind}/${s('Name')}/${id}` };
+    }
     case 's3':
       return { action: `s3:${op}`, resource: s('Key') ? `arn:aws:s3:::${s('Bucket')}/${s('Key')}` : `arn:aws:s3:::${s('Bucket')}` };
     default:
@@ -157,11 +177,36 @@ describe('the generated policy is enough for every built-in playbook (calls reco
   };
 
   beforeAll(async () => {
-    h = await startHarness({ config: testConfig({ playbooks: { throttleTtlSeconds: 2 } }) });
+    // The CRL goes to a bucket (the S3 path of certificates.rotate); the intel feed names the
+    // address the intel-block alert comes from, so intake enrichment routes it there.
+    const scratch = mkdtempSync(join(inject('scratchDir'), 'iam-policy-'));
+    const feed = join(scratch, 'tor.json');
+    writeFileSync(feed, stixBundle([stixIndicator(1, "[ipv4-addr:value = '185.220.101.0/24']", { confidence: 90, name: 'tor exits' })]));
+    const crlBucket = uniqueId('iam-crl');
+    const ipSetName = uniqueId('iam-bl');
+    const webAclName = uniqueId('iam-acl');
+    h = await startHarness({
+      config: testConfig({
+        playbooks: { throttleTtlSeconds: 2 },
+        certificates: { crlDir: join(scratch, 'crl'), crlBucket },
+        intel: { feeds: [{ name: 'tor', source: feed }], refreshSeconds: 0 },
+        waf: { ipSetName, webAclName },
+      }),
+    });
     // Set-up and read-back go through clients of their own, so only the worker's calls are recorded.
     admin = createAwsClients(h.config.aws);
+    await admin.s3.send(new CreateBucketCommand({ Bucket: crlBucket, CreateBucketConfiguration: { LocationConstraint: h.config.aws.region as 'eu-west-1' } }));
+    // The certificate to compromise is issued (CA created) before recording starts: issuance is not a playbook action.
+    const certName = uniqueId('iam-mtls');
+    const issueInput: CertificateWorkflowInput = {
+      action: 'issue',
+      certificate: certName,
+      request: { name: certName, ca: uniqueId('iam-ca'), subject: `CN=${certName}.internal.test`, dnsNames: [`${certName}.internal.test`], validitySeconds: 30 * 86_400 } as CertificateWorkflowInput['request'],
+      requestedBy: 'alice',
+    };
+    const issued = (await h.client.workflow.execute('certificateWorkflow', { taskQueue: h.config.temporal.taskQueue, workflowId: certificateWorkflowId(certificateNameOf(certName)!), args: [issueInput] })) as CertificateWorkflowResult;
     calls = recordCalls(h.aws, h.config.aws.region);
-    deliverer = new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config));
+    deliverer = new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config), { intel: configuredIntel(h.config) });
 
     const generated = policyFor(playbookActions(playbookFiles(SHIPPED_PLAYBOOKS_DIR)), { region: h.config.aws.region, account: ACCOUNT, clientTag: h.config.aws.clientTag });
     if (!generated.ok) throw new Error(`unknown actions ${generated.unknown.join()}`);
@@ -182,9 +227,10 @@ describe('the generated policy is enough for every built-in playbook (calls reco
       ),
     );
 
-    // key-exposure: KMS key rotated on demand and a signing secret rotated.
+    // key-exposure: KMS key rotated on demand, a signing secret rotated, and a secret stored under the key re-encrypted.
     const keyId = (await admin.kms.send(new CreateKeyCommand({ Description: 'iam policy test' }))).KeyMetadata!.KeyId!;
     const signing = await admin.sm.send(new CreateSecretCommand({ Name: uniqueId('signing'), SecretString: JSON.stringify({ key: 'k'.repeat(32) }) }));
+    await admin.sm.send(new CreateSecretCommand({ Name: uniqueId('under-key'), KmsKeyId: keyId, SecretString: JSON.stringify({ password: 'p'.repeat(24) }) }));
     runs.push(open(alertFor({ kmsKeyId: keyId, secretId: signing.ARN! }, { type: 'key.exposed' })).then(done));
 
     // aws-credential-compromise: access key deactivated, role sessions revoked, key deleted after approval.
@@ -215,6 +261,30 @@ describe('the generated policy is enough for every built-in playbook (calls reco
       }),
     );
 
+    // certificate-compromise: re-issued from the KMS-backed CA, old serial revoked, CRL published to S3.
+    runs.push(open(alertFor({ certificateArn: issued.certificate!.secretArn }, { type: 'certificate.compromised', severity: 'critical' })).then(done));
+
+    // intel-block: the source address (on the feed) blocked in the WAF IP set, the endpoint throttled until the ttl.
+    const abused = await createStage(admin, { rate: 100, burst: 200 });
+    runs.push(
+      open(alertFor({ endpoint: { restApiId: abused, stage: 'prod' }, sourceIp: '185.220.101.44' }, { type: 'endpoint.abuse', source: 'waf-logs' })).then(async (id) => {
+        const s = await waitForState(h.client, id, (st) => st.steps.find((x) => x.id === 'throttle-endpoint')?.status === 'compensated', 60_000);
+        if (s.plan?.playbook !== 'intel-block') throw new Error(`intel alert routed to ${s.plan?.playbook}`);
+      }),
+    );
+
+    // posture-unprotected-endpoint: the default throttle on a payment endpoint after an approval.
+    const unprotected = await createStage(admin);
+    runs.push(
+      open(
+        alertFor({ endpoint: { restApiId: unprotected, stage: 'prod' } }, { type: 'posture.unprotected-endpoint', source: 'bulwark-inventory', details: { message: 'no throttling', classification: 'payment', needsThrottling: true } }),
+      ).then(async (id) => {
+        await waitForState(h.client, id, (s) => s.steps.find((x) => x.id === 'default-throttle')?.status === 'awaiting-approval');
+        await h.client.workflow.getHandle(id).executeUpdate(approveUpdate, { args: [{ step: 'default-throttle', by: 'alice' }] });
+        return done(id);
+      }),
+    );
+
     // No playbook matches: triage only notifies.
     runs.push(open(alertFor({ clientId: uniqueId('x') }, { type: 'anomaly.detected' })).then(done));
 
@@ -229,13 +299,16 @@ describe('the generated policy is enough for every built-in playbook (calls reco
           ? id.startsWith('arn:') && id.includes(':key/') ? id : (await admin.kms.send(new DescribeKeyCommand({ KeyId: id }))).KeyMetadata!.Arn!
           : id.startsWith('arn:') ? id : (await admin.sm.send(new DescribeSecretCommand({ SecretId: id }))).ARN!;
     }
-  }, 180_000);
+  }, 240_000);
   afterAll(() => h?.close());
 
   it('ran every built-in playbook, calling each AWS service they use', () => {
+    expect([...RAN_PLAYBOOKS].sort()).toEqual(playbookFiles(SHIPPED_PLAYBOOKS_DIR).map((f) => f.split('/').pop()!).sort());
     const services = new Set(calls.map((c) => c.action.split(':')[0]));
-    expect([...services].sort()).toEqual(['apigateway', 'cognito-idp', 'iam', 'kms', 'secretsmanager']);
+    expect([...services].sort()).toEqual(['apigateway', 'cognito-idp', 'iam', 'kms', 's3', 'secretsmanager', 'wafv2']);
     expect(calls.length).toBeGreaterThan(40);
+    // The re-encryption and the CRL in S3 did real work (not just a lookup that found nothing).
+    expect(calls.map((c) => c.action)).toEqual(expect.arrayContaining(['secretsmanager:PutSecretValue', 'kms:Sign', 's3:PutObject', 's3:GetObject', 'secretsmanager:UpdateSecret', 'wafv2:UpdateIPSet']));
   });
 
   it('`bulwark iam policy` prints exactly that policy', async () => {
@@ -260,7 +333,8 @@ describe('the generated policy is enough for every built-in playbook (calls reco
     // Paths the happy runs do not take: compensations (EnableKey, reactivation), lookup of an owner,
     // and the webhook OAuth provider; anything else granted but unused would be excess.
     // kms:Decrypt / kms:GenerateDataKey are used by Secrets Manager on the caller's behalf when it
-    // re-encrypts secrets (no SDK call of ours to record); UpdateSecret only when a secret moves key.
+    // re-encrypts secrets (no SDK call of ours to record).
+    // UpdateWebACL only when the configured web ACL exists without the blocking rule.
     const conditional = new Set([
       'kms:disablekey',
       'kms:enablekey',
@@ -269,7 +343,7 @@ describe('the generated policy is enough for every built-in playbook (calls reco
       'cognito-idp:deleteuserpoolclient',
       'kms:decrypt',
       'kms:generatedatakey',
-      'secretsmanager:updatesecret',
+      'wafv2:updatewebacl',
     ]);
     const unused = granted.filter((a) => !used.has(a.toLowerCase()) && !conditional.has(a.toLowerCase()));
     expect(unused).toEqual([]);
@@ -277,7 +351,7 @@ describe('the generated policy is enough for every built-in playbook (calls reco
 
   it('a permission removed from the policy is detected: the calls that needed it are denied', () => {
     const without = (action: string): PolicyDocument => ({ ...policy, Statement: policy.Statement.map((s) => ({ ...s, Action: s.Action.filter((a) => a !== action) })) });
-    for (const removed of ['secretsmanager:PutSecretValue', 'apigateway:PATCH', 'iam:PutRolePolicy', 'kms:RotateKeyOnDemand', 'cognito-idp:CreateUserPoolClient']) {
+    for (const removed of ['secretsmanager:PutSecretValue', 'apigateway:PATCH', 'iam:PutRolePolicy', 'kms:RotateKeyOnDemand', 'cognito-idp:CreateUserPoolClient', 'kms:Sign', 's3:PutObject', 'wafv2:UpdateIPSet', 'secretsmanager:UpdateSecret']) {
       const p = without(removed);
       const denied = calls.filter((c) => !allows(p, c.action, c.resource));
       expect(denied.length, removed).toBeGreaterThan(0);

@@ -22,6 +22,8 @@ import { APIGatewayClient } from '@aws-sdk/client-api-gateway';
 import { ApplicationFailure } from '@temporalio/common';
 import { createServer, type Server } from 'node:http';
 import { createInventoryActivities } from '../activities/inventory.js';
+import { CreateApiCommand, CreateAuthorizerCommand as CreateHttpAuthorizerCommand, CreateRouteCommand, CreateStageCommand } from '@aws-sdk/client-apigatewayv2';
+import { parseRouteKey } from '../activities/inventory-http.js';
 import { parseAlert } from '../domain/alert.js';
 import { fingerprint, incidentWorkflowId } from '../domain/fingerprint.js';
 import { compareInventory, diffScans, findingAlerts, findingDedupKey, type Finding } from '../domain/posture/compare.js';
@@ -302,7 +304,7 @@ describe('scan against the sandbox', () => {
   it('reports each endpoint with authorizer, throttling, usage plan, WAF and logging read from AWS', async () => {
     const { scanApiInventory } = createInventoryActivities({ apigw: h.aws.apigw, waf: h.aws.waf, region: h.config.aws.region });
     const scan = await scanApiInventory({ apis: [api.name] });
-    expect(scan.apis).toEqual([{ restApiId: api.restApiId, name: api.name, stages: ['prod'] }]);
+    expect(scan.apis).toEqual([{ restApiId: api.restApiId, apiType: 'rest', name: api.name, stages: ['prod'] }]);
     expect(scan.endpoints.map((e) => e.key)).toEqual([`${api.name}/prod GET /accounts`, `${api.name}/prod GET /debug`, `${api.name}/prod POST /payments`]);
     const [accounts, debug, payments] = scan.endpoints;
     expect(accounts!.protections).toMatchObject({
@@ -422,7 +424,9 @@ describe('bulwark inventory (CLI)', () => {
     expect(r.stdout).toMatch(new RegExp(`${api.name}/prod GET /debug .*UNDECLARED`));
     expect(r.stdout).toMatch(/authorizer jwt-authorizer/);
     expect(r.stdout).toMatch(/3 finding\(s\)/);
-    expect(r.stdout).toMatch(/skipped: HTTP and WebSocket APIs/);
+    // The CLI reads HTTP APIs too: nothing is skipped for want of a client.
+    expect(r.stdout).toMatch(/1 API\(s\) \(0 HTTP\), 3 endpoint\(s\)/);
+    expect(r.stdout).not.toMatch(/skipped: HTTP and WebSocket APIs/);
   });
 
   it('--format html --out: a self-contained report file', async () => {
@@ -464,7 +468,8 @@ describe('bulwark inventory (CLI)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/--declared/);
     expect(r.stdout).toMatch(/Examples:[\s\S]*--format html/);
-    expect(r.stdout).toMatch(/HTTP APIs \(apigatewayv2\) are not scanned/);
+    expect(r.stdout).toMatch(/HTTP APIs \(apigatewayv2\): routes with JWT/);
+    expect(r.stdout).not.toMatch(/not scanned: that client is not installed/);
   });
 });
 
@@ -584,5 +589,123 @@ describe('scheduled scan (postureScanWorkflow)', () => {
     const bad = await runCli(h, ['inventory', 'schedule', '--cron', 'every day']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--cron must have 5 fields/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// HTTP APIs (apigatewayv2): the same inventory model, findings and outputs as REST APIs
+
+describe('HTTP APIs (apigatewayv2)', () => {
+  it.each([
+    ['POST /payments', { method: 'POST', path: '/payments' }],
+    ['get /accounts/{id}', { method: 'GET', path: '/accounts/{id}' }],
+    ['ANY /{proxy+}', { method: 'ANY', path: '/{proxy+}' }],
+    ['$default', { method: 'ANY', path: '/$default' }],
+    ['$connect', undefined],
+    ['FETCH /x', undefined],
+    ['GET payments', undefined],
+  ])('route key %s', (key, want) => {
+    expect(parseRouteKey(key)).toEqual(want);
+  });
+
+  /**
+   * GET /accounts: JWT authorizer + per-route throttle (declared by the API's id); POST /payments:
+   * no auth, no throttle (declared by name, payment); GET /debug: open, undeclared. Stage prod with
+   * access logs and auto-deploy. A WebSocket API next to it is skipped with a note.
+   */
+  let http: { name: string; apiId: string; wsName: string; wsId: string; declaredFile: string };
+  beforeAll(async () => {
+    const v2 = h.aws.apigw2;
+    const name = uniqueId('posture-http');
+    const apiId = (await v2.send(new CreateApiCommand({ Name: name, ProtocolType: 'HTTP' }))).ApiId!;
+    const jwt = await v2.send(
+      new CreateHttpAuthorizerCommand({ ApiId: apiId, Name: 'jwt-authorizer', AuthorizerType: 'JWT', IdentitySource: ['$request.header.Authorization'], JwtConfiguration: { Audience: ['tpp'], Issuer: 'https://issuer.example' } }),
+    );
+    await v2.send(new CreateRouteCommand({ ApiId: apiId, RouteKey: 'GET /accounts', AuthorizationType: 'JWT', AuthorizerId: jwt.AuthorizerId }));
+    await v2.send(new CreateRouteCommand({ ApiId: apiId, RouteKey: 'POST /payments', AuthorizationType: 'NONE' }));
+    await v2.send(new CreateRouteCommand({ ApiId: apiId, RouteKey: 'GET /debug' }));
+    await v2.send(
+      new CreateStageCommand({
+        ApiId: apiId,
+        StageName: 'prod',
+        AutoDeploy: true,
+        RouteSettings: { 'GET /accounts': { ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 } },
+        AccessLogSettings: { DestinationArn: 'arn:aws:logs:eu-west-1:123456789012:log-group:http-access', Format: '$context.requestId' },
+      }),
+    );
+    const wsName = uniqueId('posture-ws');
+    const wsId = (await v2.send(new CreateApiCommand({ Name: wsName, ProtocolType: 'WEBSOCKET', RouteSelectionExpression: '$request.body.action' }))).ApiId!;
+    const declaredFile = join(dir, `${name}.yaml`);
+    writeFileSync(
+      declaredFile,
+      `version: 1
+defaults: { api: ${name}, stage: prod }
+scope: { apis: [${name}] }
+endpoints:
+  - { api: ${apiId}, method: GET, path: /accounts, owner: accounts-team, classification: account-data }
+  - { method: POST, path: /payments, owner: payments-team, classification: payment }
+  - { method: GET, path: /consents, owner: consents-team, classification: account-data }
+`,
+    );
+    http = { name, apiId, wsName, wsId, declaredFile };
+  }, 30_000);
+
+  it('reads routes, JWT authorizer, route and stage throttling and access logs; WAF is not supported; WebSocket is skipped', async () => {
+    const { scanApiInventory } = createInventoryActivities({ apigw: h.aws.apigw, apigw2: h.aws.apigw2, waf: h.aws.waf, region: h.config.aws.region });
+    const scan = await scanApiInventory({ apis: [http.name, http.wsId] });
+    expect(scan.apis).toEqual([{ restApiId: http.apiId, apiType: 'http', name: http.name, stages: ['prod'] }]);
+    expect(scan.endpoints.map((e) => [e.key, e.apiType, e.restApiId])).toEqual([
+      [`${http.name}/prod GET /accounts`, 'http', http.apiId],
+      [`${http.name}/prod GET /debug`, 'http', http.apiId],
+      [`${http.name}/prod POST /payments`, 'http', http.apiId],
+    ]);
+    const [accounts, , payments] = scan.endpoints;
+    expect(accounts!.protections).toMatchObject({
+      authorization: 'JWT',
+      authorizer: { name: 'jwt-authorizer', type: 'JWT' },
+      apiKeyRequired: false,
+      throttling: { method: { rateLimit: 20, burstLimit: 40 }, usagePlans: [] },
+      waf: { status: 'not-supported', reason: 'not supported for HTTP APIs' },
+      logging: { accessLogs: true, accessLogDestination: 'arn:aws:logs:eu-west-1:123456789012:log-group:http-access' },
+    });
+    expect(payments!.protections).toMatchObject({ authorization: 'NONE', throttling: { usagePlans: [] } });
+    expect(payments!.protections.throttling.method ?? payments!.protections.throttling.stage).toBeUndefined();
+    expect(scan.skipped).toEqual([{ what: `WEBSOCKET API ${http.wsName} (${http.wsId})`, reason: expect.stringMatching(/WebSocket routes are not method \+ path/) }]);
+  });
+
+  it('compared with the declared inventory (an entry naming the API by id): shadow, unprotected payment, missing', async () => {
+    const { scanApiInventory } = createInventoryActivities({ apigw: h.aws.apigw, apigw2: h.aws.apigw2, waf: h.aws.waf, region: h.config.aws.region });
+    const declared = declaredOf(readFileSync(http.declaredFile, 'utf8'));
+    const findings = compareInventory(await scanApiInventory({ apis: declared.scopeApis }), declared);
+    expect(findings.map((f) => [f.kind, f.key, f.severity, f.problems])).toEqual([
+      ['shadow-endpoint', `${http.name}/prod GET /debug`, 'high', ['not in the declared inventory', 'no authentication', 'no throttling']],
+      ['unprotected-endpoint', `${http.name}/prod POST /payments`, 'critical', ['no authentication', 'no throttling']],
+      ['missing-endpoint', `${http.name}/prod GET /consents`, 'low', ['declared but not deployed']],
+    ]);
+    // Not handed to apigateway.throttle (which writes REST API stages): no subject, apiType in details.
+    const [alert] = findingAlerts([findings[1]!], { observedAt: new Date().toISOString() });
+    expect(alert!.subject).toEqual({});
+    expect(alert!.details).toMatchObject({ apiType: 'http', classification: 'payment', needsThrottling: true });
+    expect(parseAlert(alert).ok).toBe(true);
+  });
+
+  it('bulwark inventory scan: JSON shows apiType http and the findings; the table says WAF is not supported', async () => {
+    const r = await runCli(h, ['inventory', 'scan', '--declared', http.declaredFile, '--format', 'json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { scan: Scan; findings: Finding[] };
+    expect(out.scan.apis.map((a) => [a.name, a.apiType])).toEqual([[http.name, 'http']]);
+    expect(out.scan.endpoints.map((e) => e.apiType)).toEqual(['http', 'http', 'http']);
+    expect(out.findings.map((f) => [f.kind, f.endpoint.apiType ?? 'none'])).toEqual([
+      ['shadow-endpoint', 'http'],
+      ['unprotected-endpoint', 'http'],
+      ['missing-endpoint', 'none'],
+    ]);
+    const t = await runCli(h, ['inventory', 'scan', '--declared', http.declaredFile]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toMatch(new RegExp(`${http.name}/prod GET /accounts .*jwt jwt-authorizer.*method 20/40.*not supported for HTTP APIs`));
+    expect(t.stdout).toMatch(/1 API\(s\) \(1 HTTP\), 3 endpoint\(s\)/);
+    // Declared by id, still owned: only GET /debug is UNDECLARED.
+    expect(t.stdout).toMatch(new RegExp(`${http.name}/prod GET /accounts .*accounts-team`));
+    expect(t.stdout.match(/UNDECLARED/g)).toHaveLength(1);
   });
 });

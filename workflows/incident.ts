@@ -434,7 +434,10 @@ export async function incidentWorkflow(input: IncidentInput, carried?: IncidentS
     record({ kind: 'step.started', step: step.id, message: step.title });
     try {
       if (step.invalid) throw new Error(`invalid parameters: ${step.invalid}`);
-      const params = resolveTemplates(step.with, context()) as Parameters<typeof executeStep>[1];
+      const resolved = resolveTemplates(step.with, context()) as Parameters<typeof executeStep>[1];
+      // Regulator notifications need who opened the incident (four-eyes on their approval) and
+      // when the team became aware (the deadline anchor); a playbook may still say otherwise.
+      const params = step.action === 'regulators.assess' ? { openedBy: state.openedBy, aware: state.openedAt, ...resolved } : resolved;
       const outcome = await executeStep(step, params, record, startedAt);
       s.status = 'succeeded';
       s.output = outcome.output;

@@ -6,11 +6,13 @@ import { seedDemo } from '../../devstack/seed.js';
 import { startMoto, startTemporal, type RunningServer } from '../../devstack/servers.js';
 import { ensureTools } from '../../devstack/tools.js';
 import { startIntake } from '../../intake/app.js';
+import { assertDevUiCodecListen } from '../../intake/dev-ui-codec-access.js';
 import { connectClient } from '../../intake/temporal-client.js';
 import { createLogger } from '../../telemetry/logger.js';
-import type { Config } from '../../temporal.config.js';
+import { ConfigError, type Config } from '../../temporal.config.js';
 import { createBulwarkWorker } from '../../worker/worker.js';
 import { configFrom, type GlobalOptions } from '../context.js';
+import { CliError } from '../errors.js';
 import { STATE_DIR, readDevState, writeDevState } from '../devstate.js';
 import { untilSignalled } from './run.js';
 
@@ -33,6 +35,17 @@ const portOf = (name: string, value: string) => {
  */
 export function devUiCodecEndpoint(config: Pick<Config, 'codec'>, intakePort: number): string | undefined {
   return config.codec.enabled ? `http://127.0.0.1:${intakePort}/codec` : undefined;
+}
+
+/**
+ * The codec settings `bulwark dev` adds for its own Web UI: CORS for the UI's two loopback origins
+ * (unless BULWARK_CODEC_ALLOWED_ORIGINS says otherwise) and token-free access for exactly those
+ * origins from loopback, since the dev UI has no login and cannot send the bearer token
+ * (intake/dev-ui-codec-access.ts explains why that is safe only there).
+ */
+export function devUiCodecOverrides(uiPort: number, env: Record<string, string | undefined> = process.env): { codec: { devUiOrigins: string[]; allowedOrigins?: string[] } } {
+  const devUiOrigins = [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`];
+  return { codec: { devUiOrigins, ...(env.BULWARK_CODEC_ALLOWED_ORIGINS ? {} : { allowedOrigins: devUiOrigins }) } };
 }
 
 export function registerDevCommand(program: Command): void {
@@ -58,10 +71,19 @@ The sandbox AWS is for demos and tests only: never point it at real credentials.
         intake: portOf('intake-port', o.intakePort),
       };
       const say = (msg: string) => console.log(`bulwark dev: ${msg}`);
+      const baseConfig = configFrom(program.opts<GlobalOptions>());
+      const uiCodecEndpoint = devUiCodecEndpoint(baseConfig, ports.intake);
+      // Refused before anything starts: the UI's token-free access must not reach the network.
+      if (uiCodecEndpoint) {
+        try {
+          assertDevUiCodecListen(baseConfig.intake.host, devUiCodecOverrides(ports.ui).codec.devUiOrigins);
+        } catch (err) {
+          throw err instanceof ConfigError ? new CliError(err.message, 2) : err;
+        }
+      }
       await ensureTools({ onProgress: say });
 
       say('starting Temporal dev server and sandbox AWS…');
-      const uiCodecEndpoint = devUiCodecEndpoint(configFrom(program.opts<GlobalOptions>()), ports.intake);
       const [temporal, moto] = await Promise.all([
         startTemporal({ port: ports.temporal, uiPort: ports.ui, dbFile: join(STATE_DIR, 'temporal.db'), uiCodecEndpoint }),
         startMoto({ port: ports.aws }),
@@ -73,8 +95,8 @@ The sandbox AWS is for demos and tests only: never point it at real credentials.
         temporal: { address: `127.0.0.1:${ports.temporal}` },
         aws: { endpoint: `http://127.0.0.1:${ports.aws}` },
         intake: { port: ports.intake, webhookSecret },
-        // The Web UI on its (possibly non-default) port must be allowed to call the codec endpoint.
-        ...(uiCodecEndpoint && !process.env.BULWARK_CODEC_ALLOWED_ORIGINS ? { codec: { allowedOrigins: [`http://127.0.0.1:${ports.ui}`, `http://localhost:${ports.ui}`] } } : {}),
+        // The Web UI on its (possibly non-default) port must be able to call the codec endpoint.
+        ...(uiCodecEndpoint ? devUiCodecOverrides(ports.ui) : {}),
       });
 
       say('seeding the sandbox AWS account…');

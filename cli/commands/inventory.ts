@@ -56,8 +56,8 @@ function renderTable(scan: Scan, declared: DeclaredInventory | undefined, findin
   const out: string[] = [];
   const t = new Table({ head: ['endpoint', 'auth', 'throttling', 'usage plans', 'WAF', 'logging', ...(declared ? ['owner', 'class'] : [])], style: { head: [], border: [] } });
   for (const r of inventoryRows(scan, declared)) t.push([r.endpoint, r.auth, r.throttling, r.usagePlans, r.waf, r.logging, ...(declared ? [r.owner, r.classification] : [])]);
-  out.push(scan.endpoints.length ? t.toString() : 'no REST API endpoints found');
-  out.push(`${scan.apis.length} REST API(s), ${scan.endpoints.length} endpoint(s) in ${scan.region}; ${scan.stats.apiCalls} AWS calls in ${scan.stats.durationMs} ms`);
+  out.push(scan.endpoints.length ? t.toString() : 'no API endpoints found');
+  out.push(`${scan.apis.length} API(s) (${scan.apis.filter((a) => a.apiType === 'http').length} HTTP), ${scan.endpoints.length} endpoint(s) in ${scan.region}; ${scan.stats.apiCalls} AWS calls in ${scan.stats.durationMs} ms`);
   for (const s of scan.skipped) out.push(`skipped: ${s.what} — ${s.reason}`);
   if (scan.endpoints.some((e) => e.protections.waf.status === 'unknown')) {
     const reason = scan.endpoints.find((e) => e.protections.waf.status === 'unknown')!.protections.waf as { reason: string };
@@ -99,12 +99,12 @@ export function registerInventoryCommands(program: Command): void {
 
   inventory
     .command('scan')
-    .description('walk API Gateway (REST APIs) and report every endpoint’s protections; compare with a declared inventory')
+    .description('walk API Gateway (REST and HTTP APIs) and report every endpoint’s protections; compare with a declared inventory')
     .option('-d, --declared <file>', 'declared inventory (inventory.yaml): endpoints, owners, data classification')
     .option('-f, --format <format>', 'table | json | html', 'table')
     .option('-o, --out <file>', 'write the report to a file instead of stdout')
     .option('--previous <file>', 'an earlier `--format json` output: report what changed since (new endpoints, removed protections)')
-    .option('--api <name...>', 'only these REST APIs (default: the declared scope, else every REST API)')
+    .option('--api <name...>', 'only these APIs (HTTP APIs: name or id; default: the declared scope, else every REST and HTTP API)')
     .option('--alert', 'send each finding to intake as a signed posture.* alert (deduplicated there)')
     .option('--intake-url <url>', 'intake for --alert (default: the dev stack, else BULWARK_INTAKE_HOST/PORT)')
     .option('--fail-on-findings', 'exit 1 when there are findings (for CI)')
@@ -114,7 +114,8 @@ export function registerInventoryCommands(program: Command): void {
 Protections per endpoint: authorization (IAM, Lambda/Cognito authorizer) and API key, method and
 stage throttling (and usage-plan throttles for API-key methods), usage plans and their enabled keys,
 WAF web ACL on the stage (or "unknown" when WAF cannot be asked), access and execution logging.
-HTTP APIs (apigatewayv2) are not scanned: that client is not installed (the output says so).
+HTTP APIs (apigatewayv2): routes with JWT/IAM/Lambda authorization, default and per-route stage
+throttling, access logs; WAF is "not supported for HTTP APIs". WebSocket APIs are skipped (said so).
 
 Findings (with --declared): shadow-endpoint (deployed, not declared), unprotected-endpoint (a
 payment, account-data or personal-data endpoint without authentication or throttling),
@@ -133,7 +134,7 @@ Examples:
       const previous = o.previous ? readPrevious(o.previous) : undefined;
       const config = configFrom(globals());
       const aws = createAwsClients(config.aws);
-      const { scanApiInventory } = createInventoryActivities({ apigw: aws.apigw, waf: aws.waf, region: config.aws.region });
+      const { scanApiInventory } = createInventoryActivities({ apigw: aws.apigw, apigw2: aws.apigw2, waf: aws.waf, region: config.aws.region });
       let scan: Scan;
       try {
         scan = await scanApiInventory({ apis: o.api ?? declared?.scopeApis });

@@ -1,7 +1,7 @@
 import type { Alert, Severity } from '../alert.js';
 import { SENSITIVE, type Classification } from './classification.js';
 import type { DeclaredInventory } from './declared.js';
-import { authSummary, isAuthenticated, isThrottled, type Scan, type ScannedEndpoint } from './inventory.js';
+import { authSummary, endpointKey, isAuthenticated, isThrottled, type ApiType, type Scan, type ScannedEndpoint } from './inventory.js';
 
 /**
  * Declared vs deployed, and one scan vs the previous one. Pure: the scheduled workflow runs the
@@ -16,7 +16,7 @@ export interface Finding {
   severity: Severity;
   /** `<api name>/<stage> <METHOD> <path>`: the identity the alert's dedupKey is built from. */
   key: string;
-  endpoint: { apiName: string; stage: string; method: string; path: string; restApiId?: string };
+  endpoint: { apiName: string; stage: string; method: string; path: string; restApiId?: string; apiType?: ApiType };
   owner?: string;
   classification?: Classification;
   /** What is wrong, in words: "no authentication", "no throttling", "lost: waf". */
@@ -48,7 +48,11 @@ function protectionSet(e: ScannedEndpoint): Set<ProtectionName> {
   return s;
 }
 
-const inScope = (declared: DeclaredInventory | undefined, apiName: string) => !declared?.scopeApis || declared.scopeApis.includes(apiName);
+/** HTTP APIs may be declared (and scoped) by id as well as by name: the key with the id in the name's place. */
+const idKey = (e: ScannedEndpoint) => (e.apiType === 'http' ? endpointKey({ apiName: e.restApiId, stage: e.stage, method: e.method, path: e.path }) : undefined);
+
+const inScope = (declared: DeclaredInventory | undefined, e: ScannedEndpoint) =>
+  !declared?.scopeApis || declared.scopeApis.includes(e.apiName) || (e.apiType === 'http' && declared.scopeApis.includes(e.restApiId));
 
 /** What changed between two scans of the same account (undefined previous: everything is new). */
 export function diffScans(previous: Scan | undefined, current: Scan): ScanDiff {
@@ -87,7 +91,7 @@ export function diffIsEmpty(d: ScanDiff): boolean {
   return !d.newEndpoints.length && !d.removedEndpoints.length && !d.removedProtections.length && !d.addedProtections.length;
 }
 
-const where = (e: ScannedEndpoint) => ({ apiName: e.apiName, stage: e.stage, method: e.method, path: e.path, restApiId: e.restApiId });
+const where = (e: ScannedEndpoint) => ({ apiName: e.apiName, stage: e.stage, method: e.method, path: e.path, restApiId: e.restApiId, ...(e.apiType ? { apiType: e.apiType } : {}) });
 
 /**
  * Findings: deployed-but-undeclared (shadow), declared sensitive endpoints without authentication
@@ -97,10 +101,15 @@ const where = (e: ScannedEndpoint) => ({ apiName: e.apiName, stage: e.stage, met
 export function compareInventory(scan: Scan, declared: DeclaredInventory | undefined, diff?: ScanDiff): Finding[] {
   const findings: Finding[] = [];
   const deployed = new Map(scan.endpoints.map((e) => [e.key, e]));
+  for (const e of scan.endpoints) {
+    const k = idKey(e);
+    if (k && !deployed.has(k)) deployed.set(k, e);
+  }
   const declaredByKey = new Map((declared?.endpoints ?? []).map((d) => [d.key, d]));
+  const declaredFor = (e: ScannedEndpoint) => declaredByKey.get(e.key) ?? (idKey(e) ? declaredByKey.get(idKey(e)!) : undefined);
   if (declared) {
     for (const e of scan.endpoints) {
-      if (declaredByKey.has(e.key) || !inScope(declared, e.apiName)) continue;
+      if (declaredFor(e) || !inScope(declared, e)) continue;
       const open = !isAuthenticated(e.protections);
       findings.push({
         kind: 'shadow-endpoint',
@@ -143,8 +152,8 @@ export function compareInventory(scan: Scan, declared: DeclaredInventory | undef
   }
   for (const r of diff?.removedProtections ?? []) {
     const e = deployed.get(r.key);
-    if (!e || !inScope(declared, e.apiName)) continue;
-    const d = declaredByKey.get(r.key);
+    if (!e || !inScope(declared, e)) continue;
+    const d = declaredFor(e);
     findings.push({
       kind: 'protection-removed',
       severity: d && SENSITIVE.includes(d.classification) ? 'high' : 'medium',
@@ -205,10 +214,12 @@ export function findingAlerts(findings: Finding[], opts: { source?: string; obse
       observedAt: opts.observedAt,
       dedupKey: findingDedupKey(f),
       // The endpoint is the subject when it is deployed, so playbooks can act on it (apigateway.throttle).
-      subject: e.restApiId ? { endpoint: { restApiId: e.restApiId, stage: e.stage, resourcePath: e.path, httpMethod: e.method as 'GET' } } : {},
+      // HTTP API endpoints are not: apigateway.throttle writes REST API stage settings.
+      subject: e.restApiId && e.apiType !== 'http' ? { endpoint: { restApiId: e.restApiId, stage: e.stage, resourcePath: e.path, httpMethod: e.method as 'GET' } } : {},
       details: {
         finding: f.kind,
         endpoint: f.key,
+        ...(e.apiType ? { apiType: e.apiType } : {}),
         message: f.message,
         problems: f.problems,
         ...(f.owner ? { owner: f.owner } : {}),

@@ -11,10 +11,13 @@ export { CLASSIFICATIONS, Classification, SENSITIVE } from './classification.js'
  */
 const name = z.string().min(1).max(256).regex(/^[A-Za-z0-9._:@+=,-]+$/, 'expected letters, digits and . _ : @ + = , - only');
 
+/** HTTP APIs have a `$default` stage, which the name alphabet above leaves out. */
+const stageName = z.string().min(1).max(256).regex(/^(\$default|[A-Za-z0-9._:@+=,-]+)$/, 'expected $default or letters, digits and . _ : @ + = , - only');
+
 export const DeclaredEndpoint = z.strictObject({
-  /** REST API name (ids change when an API is recreated; names are what teams know). */
+  /** REST or HTTP API name (ids change when an API is recreated; names are what teams know). An HTTP API may also be named by its id. */
   api: name.optional(),
-  stage: name.optional(),
+  stage: stageName.optional(),
   method: z.preprocess((v) => (typeof v === 'string' ? v.toUpperCase() : v), HttpMethod),
   path: z.string().min(1).max(512).regex(/^\/[^\s]*$/, 'expected a path starting with / and no spaces'),
   owner: z.string().min(1).max(128),
@@ -27,7 +30,7 @@ export const DeclaredInventoryDoc = z
   .strictObject({
     version: z.literal(1),
     /** Applied to endpoints that leave api or stage out. */
-    defaults: z.strictObject({ api: name.optional(), stage: name.optional() }).default({}),
+    defaults: z.strictObject({ api: name.optional(), stage: stageName.optional() }).default({}),
     /** Only these APIs are compared; anything else deployed is not reported as shadow (default: every API in the account). */
     scope: z.strictObject({ apis: z.array(name).min(1).optional() }).default({}),
     endpoints: z.array(DeclaredEndpoint).max(10_000),

@@ -18,11 +18,17 @@ export const WafStatus = z.discriminatedUnion('status', [
   z.strictObject({ status: z.literal('none') }),
   /** The WAF API could not answer (not supported by the sandbox, access denied…): never guessed. */
   z.strictObject({ status: z.literal('unknown'), reason: z.string() }),
+  /** WAF cannot be attached to this kind of API at all (HTTP APIs): a fact, not a gap in the scan. */
+  z.strictObject({ status: z.literal('not-supported'), reason: z.string() }),
 ]);
 export type WafStatus = z.infer<typeof WafStatus>;
 
+/** REST APIs (API Gateway v1) or HTTP APIs (apigatewayv2, protocol HTTP). Absent means REST (scans from before HTTP APIs were read). */
+export const ApiType = z.enum(['rest', 'http']);
+export type ApiType = z.infer<typeof ApiType>;
+
 export const Protections = z.strictObject({
-  /** API Gateway's authorizationType: NONE, AWS_IAM, CUSTOM (Lambda authorizer), COGNITO_USER_POOLS. */
+  /** API Gateway's authorizationType: NONE, AWS_IAM, CUSTOM (Lambda authorizer), COGNITO_USER_POOLS; JWT on HTTP APIs. */
   authorization: z.string(),
   authorizer: z.strictObject({ id: z.string(), name: z.string().optional(), type: z.string().optional() }).optional(),
   apiKeyRequired: z.boolean(),
@@ -51,7 +57,9 @@ export type Protections = z.infer<typeof Protections>;
 export const ScannedEndpoint = z.strictObject({
   /** Stable identity: `<api name>/<stage> <METHOD> <path>`. */
   key: z.string(),
+  /** The API's id (REST or HTTP API). */
   restApiId: z.string(),
+  apiType: ApiType.optional(),
   apiName: z.string(),
   stage: z.string(),
   method: HttpMethod,
@@ -64,9 +72,9 @@ export type ScannedEndpoint = z.infer<typeof ScannedEndpoint>;
 export const Scan = z.strictObject({
   scannedAt: z.string(),
   region: z.string(),
-  apis: z.array(z.strictObject({ restApiId: z.string(), name: z.string(), stages: z.array(z.string()) })),
+  apis: z.array(z.strictObject({ restApiId: z.string(), apiType: ApiType.optional(), name: z.string(), stages: z.array(z.string()) })),
   endpoints: z.array(ScannedEndpoint),
-  /** What the scan could not look at, and why (e.g. HTTP APIs: no apigatewayv2 client installed). */
+  /** What the scan could not look at, and why (e.g. WebSocket APIs). */
   skipped: z.array(z.strictObject({ what: z.string(), reason: z.string() })),
   /** Figures for the report and the benchmark. */
   stats: z.strictObject({ apiCalls: z.number().int(), durationMs: z.number() }),
@@ -97,6 +105,7 @@ export function authSummary(p: Protections): string {
   const parts: string[] = [];
   if (p.authorization === 'AWS_IAM') parts.push('IAM');
   else if (p.authorization === 'CUSTOM') parts.push(`authorizer${p.authorizer?.name ? ` ${p.authorizer.name}` : ''}`);
+  else if (p.authorization === 'JWT') parts.push(`jwt${p.authorizer?.name ? ` ${p.authorizer.name}` : ''}`);
   else if (p.authorization === 'COGNITO_USER_POOLS') parts.push(`cognito${p.authorizer?.name ? ` ${p.authorizer.name}` : ''}`);
   else if (p.authorization !== 'NONE') parts.push(p.authorization);
   if (p.apiKeyRequired) parts.push('api-key');
@@ -112,5 +121,6 @@ export function throttleSummary(p: Protections): string {
 }
 
 export function wafSummary(w: WafStatus): string {
-  return w.status === 'associated' ? (w.webAclName ?? w.webAclArn) : w.status;
+  if (w.status === 'associated') return w.webAclName ?? w.webAclArn;
+  return w.status === 'not-supported' ? w.reason : w.status;
 }

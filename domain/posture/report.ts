@@ -1,7 +1,7 @@
 import { escapeHtml } from '../report.js';
 import type { Finding, ScanDiff } from './compare.js';
 import type { DeclaredInventory } from './declared.js';
-import { authSummary, isThrottled, throttleSummary, wafSummary, type Scan, type ScannedEndpoint } from './inventory.js';
+import { authSummary, endpointKey, isThrottled, throttleSummary, wafSummary, type Scan, type ScannedEndpoint } from './inventory.js';
 
 /**
  * What `bulwark inventory scan` prints: rows for the table, and a self-contained HTML page (no
@@ -23,7 +23,8 @@ export function inventoryRows(scan: Scan, declared?: DeclaredInventory): Invento
   const byKey = new Map((declared?.endpoints ?? []).map((d) => [d.key, d]));
   return scan.endpoints.map((e: ScannedEndpoint) => {
     const p = e.protections;
-    const d = byKey.get(e.key);
+    // HTTP APIs may be declared by id (as compareInventory matches them).
+    const d = byKey.get(e.key) ?? (e.apiType === 'http' ? byKey.get(endpointKey({ apiName: e.restApiId, stage: e.stage, method: e.method, path: e.path })) : undefined);
     return {
       endpoint: e.key,
       auth: authSummary(p),
@@ -60,7 +61,7 @@ th{background:#f4f4f4}.muted{color:#777}.bad{color:#c62828;font-weight:700}
 </style></head>
 <body>
 <h1>API inventory and posture</h1>
-<p class="muted">region ${escapeHtml(scan.region)} · scanned ${escapeHtml(scan.scannedAt)} · ${scan.apis.length} REST API(s) · ${scan.endpoints.length} endpoint(s) · ${scan.stats.apiCalls} AWS calls in ${scan.stats.durationMs} ms${input.declaredFile ? ` · declared: ${escapeHtml(input.declaredFile)}` : ' · no declared inventory given'}</p>
+<p class="muted">region ${escapeHtml(scan.region)} · scanned ${escapeHtml(scan.scannedAt)} · ${scan.apis.length} API(s) · ${scan.endpoints.length} endpoint(s) · ${scan.stats.apiCalls} AWS calls in ${scan.stats.durationMs} ms${input.declaredFile ? ` · declared: ${escapeHtml(input.declaredFile)}` : ' · no declared inventory given'}</p>
 <p id="summary"><span class="${findings.length ? 'bad' : ''}">${findings.length} finding(s)</span> · ${weak} endpoint(s) without authentication · ${unthrottled} without throttling${wafUnknown ? ' · WAF association unknown for some stages (see the WAF column)' : ''}</p>
 <h2>Findings</h2>
 ${table(['kind', 'severity', 'endpoint', 'owner', 'classification', 'problems'], findings.map((f) => [f.kind, f.severity, f.key, f.owner ?? '', f.classification ?? '', f.problems.join('; ')]), 'No findings.')}
@@ -72,7 +73,7 @@ ${table(['change', 'endpoint', 'what'], [
   ...diff.addedProtections.map((r) => ['protection added', r.key, r.gained.join(', ')]),
 ], 'No changes.')}` : ''}
 <h2>Endpoints</h2>
-${table(['endpoint', 'auth', 'throttling', 'usage plans', 'WAF', 'logging', 'owner', 'classification'], rows.map((r) => [r.endpoint, r.auth, r.throttling, r.usagePlans, r.waf, r.logging, r.owner, r.classification]), 'No REST API endpoints found.')}
+${table(['endpoint', 'auth', 'throttling', 'usage plans', 'WAF', 'logging', 'owner', 'classification'], rows.map((r) => [r.endpoint, r.auth, r.throttling, r.usagePlans, r.waf, r.logging, r.owner, r.classification]), 'No API endpoints found.')}
 <h2>Not scanned</h2>
 ${table(['what', 'why'], scan.skipped.map((s) => [s.what, s.reason]), 'Nothing skipped.')}
 </body></html>

@@ -14,7 +14,7 @@ import { stateQuery } from '../../workflows/definitions.js';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack.js';
 import { FaultProxy, motoControlApi, slackMayDropResponse } from '../support/fault-proxy.js';
 import { runCli, startHarness, testConfig, type Harness } from '../support.js';
-import { auditChainOutcome, driveToEnd, FULL, fullAlert, mergeOutcomes, recordResult, SCALE, SCENARIOS, SEED, type Driven } from './support.js';
+import { auditChainOutcome, driveToEnd, FULL, fullAlert, mergeOutcomes, recordResult, SCALE, SCENARIOS, scenarioConfig, SEED, type Driven } from './support.js';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 
 // Injected faults make every activity retry loud; keep the SDK's own log to errors in chaos runs.
@@ -47,6 +47,7 @@ beforeAll(async () => {
     aws: { endpoint: awsUrl, maxAttempts: 10 },
     slack: { botToken: BOT_TOKEN, signingSecret: 'chaos-signing-secret-0123456789', channel: 'C0CHAOS001', apiUrl: `${slackUrl}/api/` },
     audit: { dir: auditDir },
+    ...scenarioConfig(mkdtempSync(join(inject('scratchDir'), 'chaos-scenarios-'))),
   });
   h = await startHarness({ config });
 });

@@ -10,14 +10,20 @@ import { WorkflowUpdateStage, type Client } from '@temporalio/client';
 import { CreateApiKeyCommand, GetApiKeyCommand, GetStageCommand } from '@aws-sdk/client-api-gateway';
 import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, ListAccessKeysCommand, ListRolePoliciesCommand } from '@aws-sdk/client-iam';
 import { CreateKeyCommand, ListKeyRotationsCommand } from '@aws-sdk/client-kms';
-import { CreateSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { CreateUserPoolClientCommand, CreateUserPoolCommand, ListUserPoolClientsCommand } from '@aws-sdk/client-cognito-identity-provider';
+import { GetIPSetCommand, ListIPSetsCommand } from '@aws-sdk/client-wafv2';
+import { readFileSync } from 'node:fs';
+import * as x509 from '@peculiar/x509';
+import { createCertificateActivities } from '../../activities/certificates.js';
+import { IssueRequest } from '../../domain/certificates/model.js';
+import { stixBundle, stixIndicator } from '../support/stix.js';
 import { verifyAuditFile } from '../../activities/audit.js';
 import type { AwsClients } from '../../activities/clients.js';
 import type { IncidentState } from '../../domain/incident.js';
 import { DEFAULT_PLAYBOOK_SETTINGS } from '../../domain/playbook.js';
 import { approveUpdate, resolveUpdate, stateQuery } from '../../workflows/definitions.js';
-import { createStage, createTppClient, uniqueId } from '../support.js';
+import { createStage, createTppClient, uniqueId, type testConfig } from '../support.js';
 import { renderTable, type ChaosRow } from './support-results.js';
 
 export { readResults, renderTable, totals, type ChaosRow } from './support-results.js';
@@ -119,6 +125,37 @@ async function bystanderKey(aws: AwsClients): Promise<string> {
   return (await aws.apigw.send(new CreateApiKeyCommand({ name: `${other}-1`, enabled: true, tags: { 'bulwark:client-id': other } }))).id!;
 }
 
+// The newer playbooks need config of their own: a CRL directory (certificate-compromise), an intel
+// feed naming the attacking range and a WAF IP set of this run (intel-block).
+const INTEL_RANGE = '185.220.101';
+let newerEnv: { crlDir: string; ipSetName: string } | undefined;
+let nextHost = 10;
+
+/** Config overrides the certificate-compromise and intel-block scenarios need; call before starting the harness. */
+export function scenarioConfig(dir: string): NonNullable<Parameters<typeof testConfig>[0]> {
+  const feed = join(dir, 'chaos-intel.json');
+  writeFileSync(feed, stixBundle([stixIndicator(1, `[ipv4-addr:value = '${INTEL_RANGE}.0/24']`, { confidence: 90, name: 'chaos tor exits' })]));
+  newerEnv = { crlDir: join(dir, 'crl'), ipSetName: uniqueId('chaos-bl') };
+  return { certificates: { crlDir: newerEnv.crlDir }, intel: { feeds: [{ name: 'chaos-tor', source: feed }], refreshSeconds: 0 }, waf: { ipSetName: newerEnv.ipSetName } } as NonNullable<Parameters<typeof testConfig>[0]>;
+}
+
+function envOf(playbook: string) {
+  if (!newerEnv) throw new Error(`the ${playbook} scenario needs scenarioConfig() in the harness config`);
+  return newerEnv;
+}
+
+/** How many times the address is in the run's IPv4 IP set (0 when the set does not exist). */
+async function ipSetCount(aws: AwsClients, ipSetName: string, address: string): Promise<number> {
+  let NextMarker: string | undefined;
+  do {
+    const page = await aws.waf.send(new ListIPSetsCommand({ Scope: 'REGIONAL', NextMarker, Limit: 100 }));
+    const set = page.IPSets?.find((x) => x.Name === `${ipSetName}-ipv4`);
+    if (set) return ((await aws.waf.send(new GetIPSetCommand({ Scope: 'REGIONAL', Name: set.Name!, Id: set.Id! }))).IPSet?.Addresses ?? []).filter((a) => a === address).length;
+    NextMarker = page.IPSets?.length ? page.NextMarker : undefined;
+  } while (NextMarker);
+  return 0;
+}
+
 async function stageLimits(aws: AwsClients, restApiId: string) {
   const s = (await aws.apigw.send(new GetStageCommand({ restApiId, stageName: 'prod' }))).methodSettings?.['*/*'];
   return { rate: s?.throttlingRateLimit, burst: s?.throttlingBurstLimit };
@@ -181,6 +218,9 @@ export const SCENARIOS: Scenario[] = [
     async prepare(aws) {
       const keyId = (await aws.kms.send(new CreateKeyCommand({ Description: 'chaos key-exposure' }))).KeyMetadata!.KeyId!;
       const secret = await aws.sm.send(new CreateSecretCommand({ Name: uniqueId('chaos-signing'), SecretString: JSON.stringify({ key: 'k'.repeat(32) }) }));
+      // Stored under the exposed key: re-encrypted as a new AWSCURRENT version with the same value.
+      const stored = JSON.stringify({ password: uniqueId('chaos-pw') });
+      const underKey = await aws.sm.send(new CreateSecretCommand({ Name: uniqueId('chaos-under-key'), KmsKeyId: keyId, SecretString: stored }));
       return {
         playbook: this.playbook,
         alert: { type: 'key.exposed', subject: { kmsKeyId: keyId, secretId: secret.ARN! } },
@@ -190,7 +230,10 @@ export const SCENARIOS: Scenario[] = [
           const rotations = ((await aws.kms.send(new ListKeyRotationsCommand({ KeyId: keyId }))).Rotations ?? []).filter((r) => r.RotationType === 'ON_DEMAND').length;
           const kms: Outcome = { problems: rotations === 0 ? [`KMS key ${keyId} was not rotated`] : [], duplicates: 0 };
           if (rotations > 1) dup(kms, rotations - 1, `KMS key ${keyId} rotated on demand ${rotations} times`);
-          return merge(kms, await secretRotatedOnce(aws, secret.ARN!, secret.VersionId!));
+          const reencrypted = await secretRotatedOnce(aws, underKey.ARN!, underKey.VersionId!);
+          const value = (await aws.sm.send(new GetSecretValueCommand({ SecretId: underKey.ARN!, VersionStage: 'AWSCURRENT' }))).SecretString;
+          if (value !== stored) reencrypted.problems.push(`secret ${underKey.ARN}: re-encryption changed the value`);
+          return merge(kms, await secretRotatedOnce(aws, secret.ARN!, secret.VersionId!), reencrypted);
         },
       };
     },
@@ -254,6 +297,101 @@ export const SCENARIOS: Scenario[] = [
           if (clients.length === 0) cognito.problems.push(`pool ${pool} has no replacement client`);
           return merge(await keysDisabled(aws, tpp.apiKeyIds, bystander), await secretRotatedOnce(aws, tpp.secretArn, tpp.initialVersionId), cognito);
         },
+      };
+    },
+  },
+  // The three below have no process-fault boundaries yet: adding some would change which
+  // boundaries the CI-scale process-fault sample picks (boundaryRuns), so that is its own change.
+  {
+    playbook: 'certificate-compromise',
+    boundaries: [],
+    async prepare(aws) {
+      const { crlDir } = envOf(this.playbook);
+      // Issued directly (not through the proxied worker): only the re-issue is under test.
+      const certs = createCertificateActivities({ sm: aws.sm, kms: aws.kms, s3: aws.s3, config: { crlDir } });
+      const ca = uniqueId('chaos-ca');
+      const name = uniqueId('chaos-mtls');
+      await certs.certificatesEnsureCa({ ca });
+      const old = await certs.certificatesIssue({ request: IssueRequest.parse({ name, ca, subject: `CN=${name}.internal.test`, profile: 'client', validitySeconds: 30 * 86_400 }), idempotencyKey: uniqueId('chaos-issue') });
+      return {
+        playbook: this.playbook,
+        alert: { type: 'certificate.compromised', subject: { certificateArn: old.secretArn } },
+        approvals: {},
+        resolve: false,
+        final: async () => {
+          // Re-issued once: one new AWSCURRENT version of the bundle, the compromised one AWSPREVIOUS.
+          const out = await secretRotatedOnce(aws, old.secretArn, old.versionId);
+          const current = JSON.parse((await aws.sm.send(new GetSecretValueCommand({ SecretId: old.secretArn, VersionStage: 'AWSCURRENT' }))).SecretString ?? '{}') as { metadata?: { serial?: string } };
+          if (!current.metadata?.serial || current.metadata.serial === old.serial) out.problems.push(`certificate ${name}: current serial ${current.metadata?.serial}, expected a new one (old ${old.serial})`);
+          let crl: x509.X509Crl | undefined;
+          try {
+            crl = new x509.X509Crl(readFileSync(join(crlDir, `${ca}.crl`)));
+          } catch (err) {
+            out.problems.push(`CRL of ${ca}: ${(err as Error).message}`);
+          }
+          if (crl) {
+            const listed = crl.entries.filter((e) => e.serialNumber.toLowerCase() === old.serial);
+            if (listed.length === 0) out.problems.push(`CRL of ${ca} does not list the old serial ${old.serial}`);
+            if (listed.length > 1) dup(out, listed.length - 1, `CRL of ${ca} lists ${old.serial} ${listed.length} times`);
+            if (listed[0] && listed[0].reason !== x509.X509CrlReason.keyCompromise) out.problems.push(`CRL of ${ca}: ${old.serial} revoked for reason ${listed[0].reason}, expected keyCompromise`);
+            if (current.metadata?.serial && crl.findRevoked(current.metadata.serial)) out.problems.push(`CRL of ${ca} lists the new serial ${current.metadata.serial}`);
+          }
+          return out;
+        },
+      };
+    },
+  },
+  {
+    playbook: 'intel-block',
+    boundaries: [],
+    async prepare(aws) {
+      const { ipSetName } = envOf(this.playbook);
+      // A different address per incident: each must be in the shared IP set exactly once.
+      const address = `${INTEL_RANGE}.${nextHost++ % 250}`;
+      const restApiId = await createStage(aws, { rate: 500, burst: 200 });
+      const want = DEFAULT_PLAYBOOK_SETTINGS.throttle;
+      return {
+        playbook: this.playbook,
+        alert: { type: 'endpoint.abuse', source: 'waf-logs', subject: { endpoint: { restApiId, stage: 'prod' }, sourceIp: address } },
+        approvals: {},
+        resolve: false,
+        final: async () => {
+          const out = ok();
+          const n = await ipSetCount(aws, ipSetName, `${address}/32`);
+          if (n === 0) out.problems.push(`${address} is not in WAF IP set ${ipSetName}-ipv4`);
+          if (n > 1) dup(out, n - 1, `${address} is ${n} times in WAF IP set ${ipSetName}-ipv4`);
+          const got = await stageLimits(aws, restApiId);
+          if (got.rate !== want.rateLimit || got.burst !== want.burstLimit) out.problems.push(`stage ${restApiId}: ${got.rate}/${got.burst}, expected ${want.rateLimit}/${want.burstLimit}`);
+          return out;
+        },
+      };
+    },
+  },
+  {
+    playbook: 'posture-unprotected-endpoint',
+    boundaries: [],
+    async prepare(aws) {
+      const original = { rate: 5000, burst: 5000 };
+      const restApiId = await createStage(aws, original);
+      const want = DEFAULT_PLAYBOOK_SETTINGS.throttle;
+      const compare = async (expected: { rate: number; burst: number }, when: string): Promise<Outcome> => {
+        const got = await stageLimits(aws, restApiId);
+        return got.rate === expected.rate && got.burst === expected.burst ? ok() : { problems: [`stage ${restApiId} ${when}: ${got.rate}/${got.burst}, expected ${expected.rate}/${expected.burst}`], duplicates: 0 };
+      };
+      return {
+        playbook: this.playbook,
+        alert: {
+          type: 'posture.unprotected-endpoint',
+          source: 'bulwark-inventory',
+          subject: { endpoint: { restApiId, stage: 'prod' } },
+          details: { message: 'payment endpoint without throttling', classification: 'payment', owner: 'payments-team', needsThrottling: true },
+        },
+        approvals: { 'default-throttle': ['alice'] },
+        resolve: true,
+        // Applied after the approval (the incident is only contained once it is).
+        onContained: () => compare({ rate: want.rateLimit, burst: want.burstLimit }, 'after approval'),
+        // Applied once: a second snapshot taken after the throttle would "restore" the throttled values.
+        final: () => compare(original, 'after resolution'),
       };
     },
   },
