@@ -23,7 +23,7 @@ import { createIntelActivities } from './intel.js';
 import { createWafActivities } from './waf.js';
 
 /** Every activity the worker registers, wired to the given clients. */
-export function createActivities(clients: AwsClients, config: Pick<Config, 'aws'> & Partial<Pick<Config, 'audit' | 'slack' | 'regulators'>>, logger: Logger = createLogger()) {
+export function createActivities(clients: AwsClients, config: Pick<Config, 'aws'> & Partial<Omit<Config, 'aws'>>, logger: Logger = createLogger()) {
   return {
     ...createApiGatewayActivities({ apigw: clients.apigw, clientTag: config.aws.clientTag, region: config.aws.region }),
     ...createSecretsActivities({ sm: clients.sm, clientTag: config.aws.clientTag }),
@@ -37,17 +37,17 @@ export function createActivities(clients: AwsClients, config: Pick<Config, 'aws'
     ...createRotationTargetActivities({ sm: clients.sm, apigw: clients.apigw }),
     ...createReencryptActivities({ sm: clients.sm, kms: clients.kms }),
     // Workflows that raise incidents themselves (a failed rotation) go through intake's delivery path.
-    ...createIncidentActivities(config as Partial<Config>),
+    ...createIncidentActivities(config),
     // Certificates (issue 5 §3): private CA in KMS, bundles in Secrets Manager, CRL to a file or S3; the scanner opens incidents.
-    ...createCertificateActivities({ sm: clients.sm, kms: clients.kms, s3: clients.s3, worker: config as Partial<Config> }),
+    ...createCertificateActivities({ sm: clients.sm, kms: clients.kms, s3: clients.s3, worker: config }),
     // Posture (issue 9 part 1): inventory scan, scan state in S3, findings posted to intake. The
     // worker's full config carries intake (URL + webhook secret); callers passing less get no posting.
-    ...createPostureActivities({ apigw: clients.apigw, apigw2: clients.apigw2, waf: clients.waf, s3: clients.s3, region: config.aws.region, intake: postureIntake((config as Partial<Pick<Config, 'intake'>>).intake) }),
+    ...createPostureActivities({ apigw: clients.apigw, apigw2: clients.apigw2, waf: clients.waf, s3: clients.s3, region: config.aws.region, intake: postureIntake(config.intake) }),
     // Threat intel (issue 9 part 2): WAF IP sets with expiring blocks, indicator feeds.
-    ...createWafActivities({ waf: clients.waf, settings: (config as Partial<Pick<Config, 'waf'>>).waf }),
-    ...createIntelActivities({ feeds: (config as Partial<Pick<Config, 'intel'>>).intel?.feeds ?? [] }),
+    ...createWafActivities({ waf: clients.waf, settings: config.waf }),
+    ...createIntelActivities({ feeds: config.intel?.feeds ?? [] }),
     // Consent store (issue 9 part 3): without url + token every consent activity fails with that reason.
-    ...createConsentActivities((config as Partial<Pick<Config, 'consents'>>).consents ?? {}),
+    ...createConsentActivities(config.consents ?? {}),
     // Slack (issue 6): the same activity names either way, so the Activities type is stable.
     ...(config.slack?.botToken && config.slack.channel
       ? createSlackActivities({ web: createSlackWebClient({ botToken: config.slack.botToken, apiUrl: config.slack.apiUrl }), channel: config.slack.channel, incidentChannels: config.slack.incidentChannels })

@@ -17,13 +17,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { parseAlert } from '../domain/alert.js';
-import { benchServers } from './servers.js';
+import { benchServers, benchWorker } from './servers.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { PlaybookCatalog } from '../intake/playbook-catalog.js';
-import { connectClient } from '../intake/temporal-client.js';
 import { loadConfig, playbookDefaults } from '../temporal.config.js';
 import { ConsentStoreServer } from '../test/support/consent-store.js';
-import { createBulwarkWorker } from '../worker/worker.js';
 import { stateQuery } from '../workflows/definitions.js';
 
 export interface ConsentBenchOptions {
@@ -108,9 +106,8 @@ export async function runConsentBench(opts: ConsentBenchOptions = {}): Promise<C
     BULWARK_CONSENT_BATCH_SIZE: String(batchSize),
     BULWARK_CONSENT_CONCURRENCY: String(concurrency),
   });
-  const client = await connectClient(config);
-  const { worker } = await createBulwarkWorker({ config });
-  const running = worker.run();
+  const bench = await benchWorker(config);
+  const { client } = bench;
   try {
     const [mine, base, base2] = [`bench-tpp-${randomUUID().slice(0, 8)}`, `bench-base-${randomUUID().slice(0, 8)}`, `bench-base2-${randomUUID().slice(0, 8)}`];
     for (const c of [mine, base, base2]) store.seed(c, n, { psus: Math.ceil(n * 0.8) });
@@ -170,9 +167,7 @@ export async function runConsentBench(opts: ConsentBenchOptions = {}): Promise<C
     log(`\n${table.toString()}`);
     return result;
   } finally {
-    worker.shutdown();
-    await running;
-    await client.connection.close();
+    await bench.stop();
     await store.stop();
     await servers.stop();
   }

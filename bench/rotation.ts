@@ -22,10 +22,8 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { createAwsClients } from '../activities/clients.js';
 import { rotateMany } from '../cli/commands/rotate.js';
-import { benchServers } from './servers.js';
-import { connectClient } from '../intake/temporal-client.js';
+import { benchServers, benchWorker } from './servers.js';
 import { loadConfig } from '../temporal.config.js';
-import { createBulwarkWorker } from '../worker/worker.js';
 
 export interface RotationBenchOptions {
   n?: number;
@@ -95,9 +93,8 @@ export async function runRotationBench(opts: RotationBenchOptions = {}): Promise
   const { temporalAddress, awsEndpoint } = servers;
   const config = loadConfig({ TEMPORAL_ADDRESS: temporalAddress, AWS_ENDPOINT_URL: awsEndpoint, BULWARK_TASK_QUEUE: `bench-rotation-${randomUUID()}`, BULWARK_LOG_LEVEL: 'silent' });
   const aws = createAwsClients(config.aws);
-  const client = await connectClient(config);
-  const { worker } = await createBulwarkWorker({ config, clients: aws });
-  const running = worker.run();
+  const bench = await benchWorker(config, aws);
+  const { client } = bench;
   try {
     const run = randomBytes(4).toString('hex');
     log(`creating ${2 * n} secrets…`);
@@ -142,9 +139,7 @@ export async function runRotationBench(opts: RotationBenchOptions = {}): Promise
     log(`\n${table.toString()}`);
     return result;
   } finally {
-    worker.shutdown();
-    await running;
-    await client.connection.close();
+    await bench.stop();
     await servers.stop();
   }
 }

@@ -1,7 +1,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { AwsClients } from '../activities/clients.js';
 import { freePort, startMoto, startTemporal, type RunningServer } from '../devstack/servers.js';
+import { connectClient } from '../intake/temporal-client.js';
+import type { Config } from '../temporal.config.js';
+import { createBulwarkWorker } from '../worker/worker.js';
 
 export interface BenchServers {
   temporalAddress: string;
@@ -35,6 +40,21 @@ export async function benchServers(name: string, given: { temporalAddress?: stri
     awsEndpoint,
     async stop() {
       for (const s of started) await s.stop();
+    },
+  };
+}
+
+/** A running bulwark worker and a client for one bench section; `stop()` shuts both down. */
+export async function benchWorker(config: Config, clients?: AwsClients): Promise<{ client: Client; stop(): Promise<void> }> {
+  const client = await connectClient(config);
+  const { worker } = await createBulwarkWorker({ config, ...(clients ? { clients } : {}) });
+  const running = worker.run();
+  return {
+    client,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await client.connection.close();
     },
   };
 }

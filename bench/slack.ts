@@ -19,13 +19,11 @@ import { createAwsClients } from '../activities/clients.js';
 import { parseAlert } from '../domain/alert.js';
 import type { IncidentState } from '../domain/incident.js';
 import { buttonValue } from '../domain/slack/view.js';
-import { benchServers } from './servers.js';
+import { benchServers, benchWorker } from './servers.js';
 import { createDeliverer, startIntake } from '../intake/app.js';
-import { connectClient } from '../intake/temporal-client.js';
 import { createLogger } from '../telemetry/logger.js';
 import { loadConfig } from '../temporal.config.js';
 import { startFakeSlack } from '../test/support/fake-slack.js';
-import { createBulwarkWorker } from '../worker/worker.js';
 import { approveUpdate, stateQuery } from '../workflows/definitions.js';
 import type { Row } from './pure.js';
 import { renderRows, summarise, type Summary } from './stats.js';
@@ -67,9 +65,8 @@ export async function runSlackBench(opts: SlackBenchOptions = {}): Promise<Slack
     { slack: { botToken, signingSecret, channel: 'C0BENCH', apiUrl: fake.apiUrl } },
   );
   const aws = createAwsClients(config.aws);
-  const client = await connectClient(config);
-  const { worker } = await createBulwarkWorker({ config, clients: aws });
-  const running = worker.run();
+  const bench = await benchWorker(config, aws);
+  const { client } = bench;
   const intake = await startIntake({ config, client, logger: createLogger('silent'), webhookSecret: randomBytes(16).toString('hex') });
   try {
     log(`slack: ${2 * n} incidents waiting for approval of ${STEP}…`);
@@ -127,9 +124,7 @@ export async function runSlackBench(opts: SlackBenchOptions = {}): Promise<Slack
     return { ...result, rows };
   } finally {
     await intake.close();
-    worker.shutdown();
-    await running;
-    await client.connection.close();
+    await bench.stop();
     await fake.close();
     await servers.stop();
   }

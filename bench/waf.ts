@@ -19,10 +19,8 @@ import { fileURLToPath } from 'node:url';
 import Table from 'cli-table3';
 import { CreateIPSetCommand, GetIPSetCommand, ListIPSetsCommand, UpdateIPSetCommand, type WAFV2Client } from '@aws-sdk/client-wafv2';
 import { createAwsClients } from '../activities/clients.js';
-import { benchServers } from './servers.js';
-import { connectClient } from '../intake/temporal-client.js';
+import { benchServers, benchWorker } from './servers.js';
 import { loadConfig } from '../temporal.config.js';
-import { createBulwarkWorker } from '../worker/worker.js';
 import type { IntelSyncResult } from '../workflows/intel.js';
 
 export interface WafBenchResult {
@@ -95,9 +93,8 @@ export async function runWafBench(opts: { n?: number; batchSize?: number; tempor
   const ipSetName = `bench-${run}`;
   const config = loadConfig({ TEMPORAL_ADDRESS: temporalAddress, AWS_ENDPOINT_URL: awsEndpoint, BULWARK_TASK_QUEUE: `bench-waf-${run}`, BULWARK_LOG_LEVEL: 'silent', BULWARK_WAF_IP_SET: ipSetName });
   const aws = createAwsClients(config.aws);
-  const client = await connectClient(config);
-  const { worker } = await createBulwarkWorker({ config, clients: aws });
-  const running = worker.run();
+  const bench = await benchWorker(config, aws);
+  const { client } = bench;
   try {
     const addresses = benchAddresses(n);
     const feed = join(mkdtempSync(join(tmpdir(), 'bulwark-waf-bench-')), 'indicators.json');
@@ -159,9 +156,7 @@ export async function runWafBench(opts: { n?: number; batchSize?: number; tempor
     log(`\n${table.toString()}`);
     return result;
   } finally {
-    worker.shutdown();
-    await running;
-    await client.connection.close();
+    await bench.stop();
     await servers.stop();
   }
 }

@@ -7,7 +7,7 @@ import * as x509 from '@peculiar/x509';
 import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { DecryptCommand, GetPublicKeyCommand } from '@aws-sdk/client-kms';
 import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
-import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { createCertificateActivities, type CertificateBundle } from '../activities/certificates.js';
 import { derToP1363 } from '../activities/kms-signer.js';
 import { parseAlert } from '../domain/alert.js';
@@ -29,7 +29,7 @@ import { AlertDeliverer } from '../intake/deliver.js';
 import { playbookDefaults } from '../temporal.config.js';
 import { stateQuery } from '../workflows/definitions.js';
 import type { CertificateScanResult, CertificateWorkflowInput, CertificateWorkflowResult } from '../workflows/certificate.js';
-import { runCli, startHarness, testConfig, uniqueId, waitForState, workflowExists, type Harness, historyText } from './support.js';
+import { runCli, startHarness, testConfig, uniqueId, waitForState, workflowExists, type Harness, historyText, failureOf } from './support.js';
 
 let h: Harness;
 let crlDir: string;
@@ -73,18 +73,6 @@ async function privateKeyOf(bundle: CertificateBundle) {
   const pkcs8 = Buffer.concat([d.update(Buffer.from(k.ciphertext, 'base64')), d.final()]);
   return { pkcs8, key: createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }) };
 }
-
-const failureOf = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    let e = err as { cause?: unknown; message: string; type?: string };
-    while (e.cause) e = e.cause as typeof e;
-    return e;
-  }
-  throw new Error('expected the workflow to fail');
-};
 
 describe('certificate lifecycle math (pure)', () => {
   it.each([

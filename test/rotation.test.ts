@@ -22,7 +22,7 @@ import {
   SignCommand,
   VerifyCommand,
 } from '@aws-sdk/client-kms';
-import { ScheduleNotFoundError, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ScheduleNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { applyRotationFile, listRotationSchedules } from '../cli/commands/schedule.js';
 import { rotateMany, startSecretRotation } from '../cli/commands/rotate.js';
 import { kmsReplaceWorkflowId, kmsRotationWorkflowId, secretRotationWorkflowId } from '../domain/rotation/ids.js';
@@ -30,7 +30,7 @@ import type { ScheduledRotationInput } from '../domain/rotation/policy.js';
 import type { KeyReplaceState, KmsKeyRotationResult } from '../workflows/rotation.js';
 import type { Worker } from '@temporalio/worker';
 import { createBulwarkWorker } from '../worker/worker.js';
-import { refusal, startHarness, testConfig, uniqueId, type Harness, historyText } from './support.js';
+import { refusal, startHarness, testConfig, uniqueId, type Harness, historyText, failureOf } from './support.js';
 
 const run = promisify(execFile);
 let h: Harness;
@@ -62,18 +62,6 @@ async function makeSecret(value: unknown, tags: Record<string, string> = {}) {
 const stagesOf = async (id: string) => (await h.aws.sm.send(new DescribeSecretCommand({ SecretId: id }))).VersionIdsToStages ?? {};
 const current = async (id: string) => (await h.aws.sm.send(new GetSecretValueCommand({ SecretId: id, VersionStage: 'AWSCURRENT' }))).SecretString!;
 const holder = (stages: Record<string, string[]>, label: string) => Object.entries(stages).find(([, l]) => l.includes(label))?.[0];
-
-const failureOf = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WorkflowFailedError);
-    let e = err as { cause?: unknown; message: string; type?: string };
-    while (e.cause) e = e.cause as typeof e;
-    return e;
-  }
-  throw new Error('expected the workflow to fail');
-};
 
 const rotate = (input: Parameters<typeof startSecretRotation>[2], taskQueue = h.config.temporal.taskQueue) => startSecretRotation(h.client, taskQueue, input);
 

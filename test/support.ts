@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { inject } from 'vitest';
-import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { expect, inject } from 'vitest';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
 import {
   CreateApiKeyCommand,
@@ -221,4 +221,17 @@ export async function waitForValue<T>(what: string, probe: () => Promise<T>, ok:
     last = await probe();
   }
   return last;
+}
+
+/** The root cause of a workflow that must fail (its ApplicationFailure: message and type). */
+export async function failureOf(p: Promise<unknown>): Promise<{ message: string; type?: string }> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    let e = err as { cause?: unknown; message: string; type?: string };
+    while (e.cause) e = e.cause as typeof e;
+    return e;
+  }
+  throw new Error('expected the workflow to fail');
 }

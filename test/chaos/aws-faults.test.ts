@@ -14,7 +14,7 @@ import { stateQuery } from '../../workflows/definitions.js';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack.js';
 import { FaultProxy, motoControlApi, slackMayDropResponse } from '../support/fault-proxy.js';
 import { runCli, startHarness, testConfig, type Harness } from '../support.js';
-import { auditChainOutcome, driveToEnd, FULL, fullAlert, mergeOutcomes, recordResult, SCALE, SCENARIOS, scenarioConfig, SEED, type Driven } from './support.js';
+import { auditChainOutcome, driveToEnd, FULL, fullAlert, incidentTally, mergeOutcomes, recordResult, SCALE, SCENARIOS, scenarioConfig, SEED, type Driven } from './support.js';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 
 // Injected faults make every activity retry loud; keep the SDK's own log to errors in chaos runs.
@@ -89,17 +89,14 @@ describe(`chaos: built-in playbooks under ${RATE * 100}% injected AWS and Slack 
     }
     const cli = await runCli(h, ['audit', 'verify', incidents[0]!.workflowId, '--no-kms'], { BULWARK_AUDIT_DIR: auditDir });
 
-    const problems = incidents.flatMap((i) => i.outcome.problems);
+    const { problems, ...tally } = incidentTally(incidents);
     // Playbooks shipped after these scenarios were written are named in the results, not silently skipped.
     const shipped = readdirSync('playbooks').filter((f) => f.endsWith('.yaml')).map((f) => f.replace(/\.yaml$/, ''));
     const uncovered = shipped.filter((id) => !SCENARIOS.some((sc) => sc.playbook === id));
-    const duplicates = incidents.reduce((s, i) => s + i.outcome.duplicates, 0);
     recordResult({
       suite: 'aws+slack faults (30%)',
-      runs: incidents.length,
+      ...tally,
       faultsInjected: awsProxy.stats.total + slackProxy.stats.total,
-      incidentsCompleted: incidents.filter((i) => i.done && i.outcome.problems.length === 0).length,
-      duplicates,
       lostAlerts: 0,
       fuzzInputs: 0,
       notes: uncovered.length ? `no scenario yet for: ${uncovered.join(', ')}` : undefined,
@@ -111,7 +108,7 @@ describe(`chaos: built-in playbooks under ${RATE * 100}% injected AWS and Slack 
     expect(awsProxy.stats.faults['drop-response']).toBeGreaterThan(0);
     expect(slackProxy.stats.total).toBeGreaterThan(0);
     expect(problems).toEqual([]);
-    expect(duplicates).toBe(0);
+    expect(tally.duplicates).toBe(0);
     expect(cli.code, cli.stderr).toBe(0);
   }, FULL ? 900_000 : 300_000);
 });

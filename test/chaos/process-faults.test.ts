@@ -22,7 +22,7 @@ import { createLogger } from '../../telemetry/logger.js';
 import { createBulwarkWorker } from '../../worker/worker.js';
 import { resolveUpdate, stateQuery } from '../../workflows/definitions.js';
 import { runCli, startHarness, testConfig, uniqueId, type Harness, waitFor } from '../support.js';
-import { auditChainOutcome, boundaryRuns, driveToEnd, FULL, fullAlert, mergeOutcomes, recordResult, SCALE, SCENARIOS, type Driven } from './support.js';
+import { auditChainOutcome, boundaryRuns, driveToEnd, FULL, fullAlert, incidentTally, mergeOutcomes, recordResult, SCALE, SCENARIOS, type Driven } from './support.js';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 
 // Injected faults make every activity retry loud; keep the SDK's own log to errors in chaos runs.
@@ -114,13 +114,11 @@ describe('chaos: kill -9 the worker at step boundaries', () => {
       inc.outcome.problems = inc.outcome.problems.map((p) => (p.startsWith(inc.boundary) ? p : `${inc.boundary}: ${p}`));
     }
     const cli = await runCli(h, ['audit', 'verify', incidents[0]!.workflowId, '--no-kms'], { BULWARK_AUDIT_DIR: auditDir });
-    const problems = incidents.flatMap((i) => i.outcome.problems);
+    const { problems, ...tally } = incidentTally(incidents);
     recordResult({
       suite: 'worker kill -9 at step boundaries',
-      runs: incidents.length,
+      ...tally,
       faultsInjected: 1,
-      incidentsCompleted: incidents.filter((i) => i.done && i.outcome.problems.length === 0).length,
-      duplicates: incidents.reduce((s, i) => s + i.outcome.duplicates, 0),
       lostAlerts: 0,
       fuzzInputs: 0,
       notes: 'one SIGKILL with every run at its own boundary',
@@ -203,13 +201,11 @@ describe('chaos: the Temporal dev server is killed and restarted mid-incident', 
       inc.outcome = mergeOutcomes(inc.outcome, await inc.run.final(), await auditChainOutcome(client, config.audit.dir, inc.workflowId));
     }
     if (worker?.getState() === 'RUNNING') worker.shutdown();
-    const problems = incidents.flatMap((i) => i.outcome.problems);
+    const { problems, ...tally } = incidentTally(incidents);
     recordResult({
       suite: 'temporal server kill -9 + restart',
-      runs: incidents.length,
+      ...tally,
       faultsInjected: 1,
-      incidentsCompleted: incidents.filter((i) => i.done && i.outcome.problems.length === 0).length,
-      duplicates: incidents.reduce((s, i) => s + i.outcome.duplicates, 0),
       lostAlerts: 0,
       fuzzInputs: 0,
       detail: { workerReplaced: workerFailures > 0, problems },

@@ -54,8 +54,15 @@ export function recordResult(row: ChaosRow): void {
   console.log(renderTable([row]));
 }
 
-
-
+/** The incident columns of a results row: runs, completed without problems, duplicated side effects, and every problem. */
+export function incidentTally(incidents: readonly Driven[]) {
+  return {
+    runs: incidents.length,
+    incidentsCompleted: incidents.filter((i) => i.done && i.outcome.problems.length === 0).length,
+    duplicates: incidents.reduce((s, i) => s + i.outcome.duplicates, 0),
+    problems: incidents.flatMap((i) => i.outcome.problems),
+  };
+}
 
 // ---------------------------------------------------------------------------------------------
 // Scenarios: one per built-in playbook.
@@ -161,6 +168,14 @@ async function stageLimits(aws: AwsClients, restApiId: string) {
   return { rate: s?.throttlingRateLimit, burst: s?.throttlingBurstLimit };
 }
 
+/** Compares a stage's throttle with what a run expects at a moment (`when`, for the problem text). */
+function stageCheck(aws: AwsClients, restApiId: string) {
+  return async (expected: { rate: number; burst: number }, when: string): Promise<Outcome> => {
+    const got = await stageLimits(aws, restApiId);
+    return got.rate === expected.rate && got.burst === expected.burst ? ok() : { problems: [`stage ${restApiId} ${when}: ${got.rate}/${got.burst}, expected ${expected.rate}/${expected.burst}`], duplicates: 0 };
+  };
+}
+
 export const SCENARIOS: Scenario[] = [
   {
     playbook: 'credential-compromise',
@@ -192,10 +207,7 @@ export const SCENARIOS: Scenario[] = [
       const original = { rate: 500, burst: 200 };
       const restApiId = await createStage(aws, original);
       const want = DEFAULT_PLAYBOOK_SETTINGS.throttle;
-      const compare = async (expected: { rate: number; burst: number }, when: string): Promise<Outcome> => {
-        const got = await stageLimits(aws, restApiId);
-        return got.rate === expected.rate && got.burst === expected.burst ? ok() : { problems: [`stage ${restApiId} ${when}: ${got.rate}/${got.burst}, expected ${expected.rate}/${expected.burst}`], duplicates: 0 };
-      };
+      const compare = stageCheck(aws, restApiId);
       return {
         playbook: this.playbook,
         alert: { type: 'endpoint.abuse', subject: { endpoint: { restApiId, stage: 'prod' } } },
@@ -374,10 +386,7 @@ export const SCENARIOS: Scenario[] = [
       const original = { rate: 5000, burst: 5000 };
       const restApiId = await createStage(aws, original);
       const want = DEFAULT_PLAYBOOK_SETTINGS.throttle;
-      const compare = async (expected: { rate: number; burst: number }, when: string): Promise<Outcome> => {
-        const got = await stageLimits(aws, restApiId);
-        return got.rate === expected.rate && got.burst === expected.burst ? ok() : { problems: [`stage ${restApiId} ${when}: ${got.rate}/${got.burst}, expected ${expected.rate}/${expected.burst}`], duplicates: 0 };
-      };
+      const compare = stageCheck(aws, restApiId);
       return {
         playbook: this.playbook,
         alert: {
