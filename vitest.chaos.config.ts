@@ -12,6 +12,8 @@ export default defineConfig({
   test: {
     include: ['test/chaos/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts', 'test/chaos/summary.ts'],
+    // bulwark's logs go to files under the run's log dir (grepped for secrets at teardown), not the console.
+    setupFiles: ['test/setup-logs.ts'],
     env: { CHAOS_SCALE: process.env.CHAOS_SCALE },
     testTimeout: 900_000,
     hookTimeout: 120_000,

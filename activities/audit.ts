@@ -271,6 +271,8 @@ export interface AnchorCheck {
   keyId: string;
   /** true/false from KMS Verify; undefined when no KMS client was given. */
   valid?: boolean;
+  /** Why `valid` is false without asking KMS: the anchor names another key than the audit signing key. */
+  reason?: string;
   error?: string;
 }
 
@@ -279,14 +281,30 @@ export interface AuditFileVerification {
   exists: boolean;
   chain: ChainVerification;
   anchors: AnchorCheck[];
+  /**
+   * Records after the last anchor (all of them when there is none): no signature covers them, so
+   * they could be cut off or rewritten together with the head file. Normal while an incident is
+   * open; for a closed one, the workflow anchors last (`--require-anchored` makes it an error).
+   */
+  unanchored?: { fromSeq: number; toSeq: number };
   /** Chain intact and every anchor signature valid (or unchecked). */
   ok: boolean;
   records: AuditRecord[];
   summary: string;
 }
 
+export interface VerifyAuditOptions {
+  kms?: KMSClient;
+  /**
+   * The audit signing key (BULWARK_AUDIT_KMS_KEY: id, ARN or alias). With it, an anchor signed by any
+   * other key is invalid: the key an anchor names is the attacker's choice, so a signature that
+   * verifies under it proves nothing by itself.
+   */
+  signingKeyId?: string;
+}
+
 /** Reads, verifies and (with `kms`) checks every anchor signature with KMS Verify. */
-export async function verifyAuditFile(dir: string, incidentId: string, opts: { kms?: KMSClient } = {}): Promise<AuditFileVerification> {
+export async function verifyAuditFile(dir: string, incidentId: string, opts: VerifyAuditOptions = {}): Promise<AuditFileVerification> {
   const file = auditFilePath(dir, incidentId);
   const text = await readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? undefined : Promise.reject(e)));
   if (text === undefined) {
@@ -298,22 +316,35 @@ export async function verifyAuditFile(dir: string, incidentId: string, opts: { k
     .then((t) => JSON.parse(t) as { seq?: unknown; hash?: unknown })
     .catch(() => undefined);
   const expectedHead = head && typeof head.seq === 'number' && typeof head.hash === 'string' ? { seq: head.seq, hash: head.hash } : undefined;
-  return { file, exists: true, ...(await verifyAuditLines(lines, incidentId, { kms: opts.kms, expectedHead })) };
+  return { file, exists: true, ...(await verifyAuditLines(lines, incidentId, { ...opts, expectedHead })) };
 }
 
 /** Chain and anchor verification of parsed records, whichever store they came from. */
 export async function verifyAuditLines(
   lines: ReturnType<typeof parseAuditLines>,
   incidentId: string,
-  opts: { kms?: KMSClient; expectedHead?: { seq: number; hash: string } } = {},
+  opts: VerifyAuditOptions & { expectedHead?: { seq: number; hash: string } } = {},
 ): Promise<Omit<AuditFileVerification, 'file' | 'exists'>> {
   const chain = verifyChain(lines, { incidentId, expectedHead: opts.expectedHead });
   const records = lines.filter((l): l is AuditRecord => AuditRecord.safeParse(l).success);
   const anchors: AnchorCheck[] = [];
+  // Anchors carry the ARN KMS Sign answered with; the configured key may be an id or an alias.
+  let expectedKey: { arn?: string; error?: string } | undefined;
+  if (opts.kms && opts.signingKeyId && records.some((r) => r.anchor)) {
+    const keyId = opts.signingKeyId;
+    expectedKey = await opts.kms.send(new DescribeKeyCommand({ KeyId: keyId })).then(
+      (d) => ({ arn: d.KeyMetadata?.Arn }),
+      (err: { name?: string; message?: string }) => ({ error: `audit signing key ${keyId}: ${err.name ?? 'Error'}: ${err.message ?? String(err)}` }),
+    );
+  }
   for (const r of records) {
     if (!r.anchor) continue;
     const check: AnchorCheck = { seq: r.seq, headSeq: r.anchor.headSeq, keyId: r.anchor.keyId };
-    if (opts.kms) {
+    if (expectedKey?.error) check.error = expectedKey.error;
+    else if (expectedKey?.arn && r.anchor.keyId !== expectedKey.arn) {
+      check.valid = false;
+      check.reason = `signed with ${r.anchor.keyId}, not the audit signing key ${expectedKey.arn}`;
+    } else if (opts.kms) {
       try {
         const out = await opts.kms.send(
           new VerifyCommand({
@@ -335,12 +366,19 @@ export async function verifyAuditLines(
   }
   const badAnchor = anchors.find((a) => a.valid === false);
   const ok = chain.ok && !badAnchor && !anchors.some((a) => a.error);
+  let lastAnchor = records.length - 1;
+  while (lastAnchor >= 0 && !records[lastAnchor]!.anchor) lastAnchor--;
+  const tail = records.slice(lastAnchor + 1);
+  const unanchored = tail.length > 0 ? { fromSeq: tail[0]!.seq, toSeq: tail[tail.length - 1]!.seq } : undefined;
   const anchorLine = anchors.length === 0
     ? 'no KMS anchors'
     : opts.kms
-      ? `${anchors.filter((a) => a.valid).length}/${anchors.length} KMS anchor signature(s) valid${badAnchor ? ` — anchor record ${badAnchor.seq} (head ${badAnchor.headSeq}) has an INVALID signature` : ''}${anchors.some((a) => a.error) ? ` — could not check: ${anchors.find((a) => a.error)!.error}` : ''}`
+      ? `${anchors.filter((a) => a.valid).length}/${anchors.length} KMS anchor signature(s) valid${badAnchor ? ` — anchor record ${badAnchor.seq} (head ${badAnchor.headSeq}) ${badAnchor.reason ? `is INVALID: ${badAnchor.reason}` : 'has an INVALID signature'}` : ''}${anchors.some((a) => a.error) ? ` — could not check: ${anchors.find((a) => a.error)!.error}` : ''}`
       : `${anchors.length} KMS anchor(s), signatures not checked`;
-  return { chain, anchors, ok, records, summary: `${describeVerification(chain)}; ${anchorLine}` };
+  const tailLine = anchors.length > 0 && unanchored
+    ? `; unanchored tail: record${unanchored.toSeq > unanchored.fromSeq ? `s ${unanchored.fromSeq}–${unanchored.toSeq} follow` : ` ${unanchored.fromSeq} follows`} the last anchor (no signature covers ${unanchored.toSeq > unanchored.fromSeq ? 'them' : 'it'})`
+    : '';
+  return { chain, anchors, unanchored, ok, records, summary: `${describeVerification(chain)}; ${anchorLine}${tailLine}` };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,8 +27,11 @@ import { sendOnce } from './send-once.js';
  *
  * Limits, checked against moto 5.2.5 (the sandbox) and the SDK pinned here (3.1142.0):
  * - AWS added in-place secret rotation in 2025 (AddUserPoolClientSecret / DeleteUserPoolClientSecret,
- *   up to two secrets per client, same client id). The pinned SDK has the commands but moto does not
- *   implement them, so that path could not be tested here and is deliberately not used.
+ *   up to two secrets per client, same client id). Routine rotation uses it (the rotation engine's
+ *   cognito-app-client target, activities/rotation-cognito.ts; moto lacks the calls, so the sandbox
+ *   adds them in devstack/moto_sandbox.py). A *compromised* secret is different: the old secret
+ *   must stop working now, and a client cannot drop to zero secrets, so this module replaces the
+ *   client instead.
  * - App clients cannot be tagged, so a replacement is found again by name: the original name plus a
  *   suffix derived from (compromised client id, idempotency key). A retry after a crash finds its own
  *   replacement instead of creating another one; Temporal runs one attempt at a time, so two

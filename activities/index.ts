@@ -34,7 +34,7 @@ export function createActivities(clients: AwsClients, config: Pick<Config, 'aws'
     ...createNotifyActivities({ logger }),
     ...createAuditActivities({ dir: config.audit?.dir ?? '.bulwark/audit', kms: clients.kms, signingKeyId: config.audit?.signingKeyId, s3Store: s3AuditStoreFromConfig(clients, config.audit) }),
     ...createRotationActivities({ sm: clients.sm, kms: clients.kms }),
-    ...createRotationTargetActivities({ sm: clients.sm, apigw: clients.apigw }),
+    ...createRotationTargetActivities({ sm: clients.sm, apigw: clients.apigw, cognito: clients.cognito }),
     ...createReencryptActivities({ sm: clients.sm, kms: clients.kms }),
     // Workflows that raise incidents themselves (a failed rotation) go through intake's delivery path.
     ...createIncidentActivities(config),

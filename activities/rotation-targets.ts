@@ -9,11 +9,13 @@ import {
   type ApiKey,
 } from '@aws-sdk/client-api-gateway';
 import { DescribeSecretCommand, GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { CognitoIdentityProviderClient } from '@aws-sdk/client-cognito-identity-provider';
 import { ApplicationFailure } from '@temporalio/common';
 import { readProbe, type Consumer, type RotationTarget } from '../domain/rotation/target.js';
 import { credentialParts, type RotationStrategy } from '../domain/rotation/strategy.js';
 import { call, notVerified, toFailure } from './failures.js';
 import { rotationToken } from './secrets.js';
+import { createCognitoTarget } from './rotation-cognito.js';
 
 /**
  * setSecret targets, consumer probes and retirement of the previous credential (see
@@ -27,6 +29,12 @@ export interface TargetEvidence {
   apiKeyId?: string;
   usagePlanIds?: string[];
   httpStatus?: number;
+  /** cognito-app-client (activities/rotation-cognito.ts): the client, the secret holding the new value, the secrets held before, those deleted. */
+  clientId?: string;
+  clientSecretId?: string;
+  priorClientSecretIds?: string[];
+  deletedClientSecretIds?: string[];
+  versionId?: string;
   changed: boolean;
 }
 
@@ -53,7 +61,8 @@ async function post(url: string, body: unknown, idempotencyKey: string, what: st
   return status;
 }
 
-export function createRotationTargetActivities({ sm, apigw }: { sm: SecretsManagerClient; apigw: APIGatewayClient }) {
+export function createRotationTargetActivities({ sm, apigw, cognito }: { sm: SecretsManagerClient; apigw: APIGatewayClient; cognito: CognitoIdentityProviderClient }) {
+  const cognitoTarget = createCognitoTarget({ cognito });
   async function credentialOf(secretArn: string, versionId: string, strategy: RotationStrategy) {
     const v = await call('GetSecretValue', `secret ${secretArn}`, () => sm.send(new GetSecretValueCommand({ SecretId: secretArn, VersionId: versionId })));
     const parts = credentialParts(v.SecretString ?? '', strategy);
@@ -104,11 +113,15 @@ export function createRotationTargetActivities({ sm, apigw }: { sm: SecretsManag
      * valid. Idempotent: the API key is named after the version, the HTTPS call carries the version
      * id as its Idempotency-Key.
      */
-    async rotationSetSecret(input: { secretArn: string; idempotencyKey: string; strategy: RotationStrategy; target: RotationTarget }): Promise<TargetEvidence> {
+    async rotationSetSecret(input: { secretArn: string; idempotencyKey: string; strategy: RotationStrategy; target: RotationTarget; priorClientSecretIds?: string[] }): Promise<TargetEvidence> {
       const versionId = rotationToken(input.idempotencyKey);
       const d = await call('DescribeSecret', `secret ${input.secretArn}`, () => sm.send(new DescribeSecretCommand({ SecretId: input.secretArn })));
       const current = Object.entries(d.VersionIdsToStages ?? {}).find(([, l]) => l.includes('AWSCURRENT'))?.[0];
       const pending = await credentialOf(input.secretArn, versionId, input.strategy);
+      if (input.target.kind === 'cognito-app-client') {
+        if (pending.isPublicKey) throw ApplicationFailure.nonRetryable(`secret ${d.Name} holds a key pair; a Cognito app client target needs a client secret`, 'InvalidParameters');
+        return cognitoTarget.set({ target: input.target, secretName: d.Name ?? input.secretArn, versionId, credential: pending.credential, priorClientSecretIds: input.priorClientSecretIds });
+      }
       if (input.target.kind === 'https') {
         const body = { secret: d.Name, versionId, username: pending.username, ...(pending.isPublicKey ? { publicKey: pending.credential } : { credential: pending.credential }) };
         const httpStatus = await post(input.target.url, body, versionId, 'setSecret');
@@ -137,6 +150,12 @@ export function createRotationTargetActivities({ sm, apigw }: { sm: SecretsManag
       return { kind: 'apigateway-key', apiKeyId: key.id!, usagePlanIds: plans, changed };
     },
 
+    /** cognito-app-client: the client's secret ids before setSecret, recorded so setSecret and revoke can tell the new one apart (activities/rotation-cognito.ts). */
+    async rotationCognitoClientSecrets(input: { target: RotationTarget }): Promise<{ clientSecretIds: string[] }> {
+      if (input.target.kind !== 'cognito-app-client') throw ApplicationFailure.nonRetryable(`rotationCognitoClientSecrets needs a cognito-app-client target, got ${input.target.kind}`, 'InvalidParameters');
+      return { clientSecretIds: await cognitoTarget.list(input.target) };
+    },
+
     /** One round of consumer probes: which consumers report the new version. */
     async rotationProbeConsumers(input: { consumers: Consumer[]; versionId: string }): Promise<ConsumerCheck[]> {
       return Promise.all(
@@ -156,7 +175,9 @@ export function createRotationTargetActivities({ sm, apigw }: { sm: SecretsManag
      * Revokes one version's credential at the target: the previous one when it is retired (the
      * secret keeps it as AWSPREVIOUS for the record), or the pending one when testSecret failed.
      */
-    async rotationRevokeAtTarget(input: { secretArn: string; versionId: string; strategy: RotationStrategy; target: RotationTarget }): Promise<TargetEvidence> {
+    async rotationRevokeAtTarget(input: { secretArn: string; versionId: string; strategy: RotationStrategy; target: RotationTarget; set?: TargetEvidence }): Promise<TargetEvidence> {
+      // Cognito: by the ids setSecret recorded, never by value (Cognito does not list values).
+      if (input.target.kind === 'cognito-app-client') return cognitoTarget.revoke({ target: input.target, versionId: input.versionId, set: input.set });
       if (input.target.kind === 'https') {
         if (!input.target.revokeUrl) return { kind: 'https', changed: false };
         const httpStatus = await post(input.target.revokeUrl, { versionId: input.versionId }, `revoke-${input.versionId}`, 'revoke');

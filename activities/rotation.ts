@@ -26,7 +26,9 @@ import {
 } from '@aws-sdk/client-kms';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { checkValue, DEFAULT_GENERATOR, generateValue, type GeneratorPolicy } from '../domain/rotation/generator.js';
+import { checkValue, DEFAULT_GENERATOR, generateValue, GeneratorPolicy, type GeneratorPolicyInput } from '../domain/rotation/generator.js';
+import { COGNITO_SECRET_GENERATOR, cognitoGeneratorProblem } from '../domain/rotation/cognito-secret.js';
+import { RetireOptions, type Consumer, type RotationTarget } from '../domain/rotation/target.js';
 import { normaliseAlias } from '../domain/rotation/ids.js';
 import { checkDeletionWindowDays, checkRotationPeriodDays, checkWriteInterval, explainOnDemandCap } from '../domain/rotation/limits.js';
 import { checkKeyPair, generateKeyPair, type KeyPairPem } from '../domain/rotation/keypair.js';
@@ -60,6 +62,37 @@ export interface CreatedVersion {
   created: boolean;
   /** The user the new version authenticates as, when the secret names one. */
   username?: string;
+  /**
+   * The current version's shape (its user and field names, never values), for testSecret's checks
+   * without reading the current value again. Absent when resuming: testSecret reads it then.
+   */
+  current?: CurrentShape;
+}
+
+/** What testSecret compares the pending version with: the current version's user and field names. */
+export interface CurrentShape {
+  username?: string;
+  fields?: string;
+}
+
+export interface CheckedRotationOptions {
+  generator: GeneratorPolicy;
+  target?: RotationTarget;
+  consumers?: Consumer[];
+}
+
+/**
+ * The checked policy (rotationCheckOptions' output, which parses to itself), or, for rotations
+ * started before that check moved out of the workflow, the request's own policy with its defaults.
+ */
+function generatorOf(input: SecretRotationOptions): GeneratorPolicy {
+  return input.generator ? GeneratorPolicy.parse(input.generator) : DEFAULT_GENERATOR;
+}
+
+/** The user and field names of a version (never its values). */
+function credentialShape(value: string, strategy: RotationStrategy): CurrentShape {
+  const { username, fields } = credentialParts(value, strategy);
+  return { username, fields };
 }
 
 export interface ReplacementKey {
@@ -119,6 +152,24 @@ export function createRotationActivities({ sm, kms }: { sm: SecretsManagerClient
 
   return {
     /**
+     * The request's options, checked before anything is written: the generator policy (with its
+     * defaults; a Cognito target's own default), the target, consumers and durations. Here rather
+     * than in the workflow so zod is built once per worker, not once per rotation.
+     */
+    async rotationCheckOptions(input: { generator?: GeneratorPolicyInput; target?: unknown; consumers?: unknown; grace?: string; confirmWithin?: string }): Promise<CheckedRotationOptions> {
+      const issues = (e: { issues: { path: PropertyKey[]; message: string }[] }) => e.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+      const cognito = (input.target as { kind?: unknown } | undefined)?.kind === 'cognito-app-client';
+      const policy = GeneratorPolicy.safeParse(input.generator ?? (cognito ? COGNITO_SECRET_GENERATOR : {}));
+      if (!policy.success) throw ApplicationFailure.nonRetryable(`generator: ${issues(policy.error)}`, 'InvalidParameters');
+      const retire = RetireOptions.safeParse({ target: input.target, consumers: input.consumers, grace: input.grace, confirmWithin: input.confirmWithin });
+      if (!retire.success) throw ApplicationFailure.nonRetryable(issues(retire.error), 'InvalidParameters');
+      // Cognito takes 24–64 letters, digits, _ and +: refuse a generator that can make anything else before anything is written.
+      const cognitoProblem = retire.data.target?.kind === 'cognito-app-client' ? cognitoGeneratorProblem(policy.data) : undefined;
+      if (cognitoProblem) throw ApplicationFailure.nonRetryable(`generator: ${cognitoProblem}`, 'InvalidParameters');
+      return { generator: policy.data, target: retire.data.target, consumers: retire.data.consumers };
+    },
+
+    /**
      * Step 1 (createSecret), with the recovery and the guard in front of it: resolve the secret;
      * our version already AWSCURRENT → finished; our version present → resume it (a retry after a
      * crash, or a lost response); otherwise refuse a write sooner than AWS advises unless forced,
@@ -135,7 +186,11 @@ export function createRotationActivities({ sm, kms }: { sm: SecretsManagerClient
       const map = d.VersionIdsToStages ?? {};
       const currentVersionId = holding(map, 'AWSCURRENT');
       const base = { secretArn, name, versionId: token, currentVersionId };
-      if (currentVersionId === token) return { ...base, recovered: 'finished', created: false };
+      if (currentVersionId === token) {
+        // A retry after finishSecret (local steps re-run together): report the user like a fresh run does.
+        const mine = await version(secretArn, { VersionId: token });
+        return { ...base, recovered: 'finished', created: false, username: credentialParts(mine.SecretString ?? '', input.strategy).username };
+      }
       if (map[token]) {
         const pending = await version(secretArn, { VersionId: token });
         return { ...base, recovered: 'resumed', created: false, username: credentialParts(pending.SecretString ?? '', input.strategy).username };
@@ -155,7 +210,7 @@ export function createRotationActivities({ sm, kms }: { sm: SecretsManagerClient
         if (after[stale]?.includes('AWSPENDING')) throw notVerified(`secret ${name}: stale version ${stale} is still AWSPENDING after removing the label`);
         if (holding(after, 'AWSCURRENT') !== currentVersionId) throw ApplicationFailure.nonRetryable(`secret ${name}: AWSCURRENT moved while cleaning up; another rotation is running outside bulwark`, 'RotationStateError');
       }
-      const policy = input.generator ?? DEFAULT_GENERATOR;
+      const policy = generatorOf(input);
       let next;
       try {
         next =
@@ -165,13 +220,17 @@ export function createRotationActivities({ sm, kms }: { sm: SecretsManagerClient
       } catch (err) {
         throw strategyFailure(err, name);
       }
+      // Both values are in hand only here: a generator that repeated the current value is caught
+      // before anything is written (testSecret then checks what was stored against this shape).
+      if (next.value === current.SecretString) throw ApplicationFailure.nonRetryable(`secret ${name}: the generated value equals the current one`, 'RotationTestFailed');
+      const currentShape = current.SecretString === undefined ? {} : credentialShape(current.SecretString, input.strategy);
       try {
         await sm.send(new PutSecretValueCommand({ SecretId: secretArn, ClientRequestToken: token, SecretString: next.value, VersionStages: ['AWSPENDING'] }));
       } catch (err) {
         // AWS: the version exists under our token from an attempt whose response was lost; it keeps that attempt's value.
         if ((err as { name?: string }).name !== 'ResourceExistsException') throw toFailure(err, 'PutSecretValue', `secret ${name}`);
       }
-      return { ...base, recovered: stale ? 'cleaned' : 'none', staleVersionId: stale, lastWrittenAt: lastWrittenAt?.toISOString(), created: true, username: next.username };
+      return { ...base, recovered: stale ? 'cleaned' : 'none', staleVersionId: stale, lastWrittenAt: lastWrittenAt?.toISOString(), created: true, username: next.username, current: currentShape };
     },
 
     /**
@@ -180,7 +239,7 @@ export function createRotationActivities({ sm, kms }: { sm: SecretsManagerClient
      * with `verifyUrl`, is accepted by the system that uses it (HTTP Basic for user+password, Bearer
      * otherwise; 2xx passes, 401/403 fails the rotation, 5xx is retried).
      */
-    async rotationTestSecret(input: { secretArn: string; idempotencyKey: string; verifyUrl?: string } & SecretRotationOptions): Promise<{ versionId: string; checks: string[] }> {
+    async rotationTestSecret(input: { secretArn: string; idempotencyKey: string; verifyUrl?: string; current?: CurrentShape } & SecretRotationOptions): Promise<{ versionId: string; checks: string[] }> {
       const token = rotationToken(input.idempotencyKey);
       const fail = (why: string) => ApplicationFailure.nonRetryable(`testSecret failed for ${input.secretArn}: ${why}`, 'RotationTestFailed');
       let pending: string | undefined;
@@ -192,15 +251,21 @@ export function createRotationActivities({ sm, kms }: { sm: SecretsManagerClient
         if (!map[token]?.includes('AWSPENDING')) throw fail(`version ${token} is not AWSPENDING`);
         throw toFailure(err, 'GetSecretValue', `secret ${input.secretArn}`);
       }
-      const currentRes = await version(input.secretArn, { VersionStage: 'AWSCURRENT' });
-      if (currentRes.VersionId === token) return { versionId: token, checks: ['already current'] };
-      const current = currentRes.SecretString;
+      // createSecret compared the new value with the current one and passed the current shape on;
+      // a resumed rotation did not, so the current version is read here.
+      let c = input.current;
+      let differs = 'differs from current (checked when generated)';
+      if (!c) {
+        const currentRes = await version(input.secretArn, { VersionStage: 'AWSCURRENT' });
+        if (currentRes.VersionId === token) return { versionId: token, checks: ['already current'] };
+        if (pending !== undefined && pending === currentRes.SecretString) throw fail('the pending version equals the current one');
+        c = currentRes.SecretString === undefined ? undefined : credentialShape(currentRes.SecretString, input.strategy);
+        differs = 'differs from current';
+      }
       if (!pending) throw fail('the pending version is empty');
-      if (pending === current) throw fail('the pending version equals the current one');
       const p = credentialParts(pending, input.strategy);
-      const c = current === undefined ? undefined : credentialParts(current, input.strategy);
-      const checks = [`version ${token} reads back as AWSPENDING`, 'differs from current'];
-      const policy = input.generator ?? DEFAULT_GENERATOR;
+      const checks = [`version ${token} reads back as AWSPENDING`, differs];
+      const policy = generatorOf(input);
       // A key-pair secret's first rotation adds privateKey/publicKey to whatever fields it had.
       const firstPair = policy.kind === 'keypair' && !(c?.fields ?? '').split(',').includes('privateKey');
       if (c && c.fields !== p.fields && !firstPair) throw fail("the pending version changed the secret's fields");

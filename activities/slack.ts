@@ -1,5 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { ErrorCode, WebClient, type WebClientOptions } from '@slack/web-api';
+import { createLogger } from '../telemetry/logger.js';
+import { slackLogger } from '../telemetry/slack-logger.js';
 import { escapeMrkdwn, incidentBlocks, incidentText, type IncidentView } from '../domain/slack/view.js';
 
 /**
@@ -91,6 +93,8 @@ const RETRYABLE = new Set(['ratelimited', 'rate_limited', 'internal_error', 'fat
 export function activityWebClientOptions(apiUrl?: string): WebClientOptions {
   return {
     ...(apiUrl ? { slackApiUrl: apiUrl } : {}),
+    // The client's own warnings ("http request failed…") go through our scrubbed logger, not the console.
+    logger: slackLogger(createLogger().child({ component: 'slack-web' }), { slackWeb: true }),
     retryConfig: { retries: 0 },
     rejectRateLimitedCalls: true,
     timeout: 10_000,

@@ -155,6 +155,7 @@ export async function startTemporal(opts: {
   const { temporal } = await ensureTools();
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'warn', '--sqlite-pragma', 'journal_mode=wal'];
   args.push('--dynamic-config-value', 'frontend.enableExecuteMultiOperation=true');
+  args.push('--dynamic-config-value', 'system.enableActivityEagerExecution=true');
   // Correlation of alerts by client looks incidents up by this attribute (intake/correlation.ts).
   args.push('--search-attribute', 'BulwarkClientId=Keyword');
   if (opts.headless || opts.uiPort === undefined) args.push('--headless');

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,29 +27,50 @@ function executable(path: string): boolean {
   }
 }
 
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && executable(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
-/** TEMPORAL_CLI → `temporal` on PATH → .devtools/bin/temporal. */
+/** TEMPORAL_CLI → the pinned .devtools/bin/temporal (not one on PATH, for the same reason as moto below). */
 export function locateTemporal(): string | undefined {
   const fromEnv = process.env.TEMPORAL_CLI;
   if (fromEnv) return executable(fromEnv) ? fromEnv : undefined;
-  return onPath('temporal') ?? (executable(join(DEVTOOLS_DIR, 'bin', 'temporal')) ? join(DEVTOOLS_DIR, 'bin', 'temporal') : undefined);
+  return executable(join(DEVTOOLS_DIR, 'bin', 'temporal')) ? join(DEVTOOLS_DIR, 'bin', 'temporal') : undefined;
 }
 
-/** MOTO_SERVER → `moto_server` on PATH → moto installed in .devtools (run as a module: its script's python cannot import it). */
+/** moto's server plus the sandbox APIs moto lacks (see the file); every moto we start runs through it. */
+export const MOTO_SANDBOX = join(PROJECT_ROOT, 'devstack', 'moto_sandbox.py');
+
+/**
+ * The Python that runs a `moto_server` script: its `#!…python…` line, or (for a wrapper such as a
+ * pyenv shim) `python3` on PATH when that one can import moto. Undefined: run the script as it is,
+ * without the sandbox extension.
+ */
+function pythonOf(script: string): string[] | undefined {
+  let first = '';
+  try {
+    first = readFileSync(script, 'utf8').slice(0, 200).split('\n')[0]!;
+  } catch {
+    return undefined;
+  }
+  const shebang = first.startsWith('#!') ? first.slice(2).trim().split(/\s+/) : [];
+  if (shebang.some((part) => /python[\d.]*$/.test(part))) return shebang;
+  const probe = spawnSync('python3', ['-c', 'import importlib.util, sys; sys.exit(0 if importlib.util.find_spec("moto") else 1)'], { stdio: 'ignore' });
+  return probe.status === 0 ? ['python3'] : undefined;
+}
+
+function sandboxed(script: string): MotoCommand {
+  const python = pythonOf(script);
+  return python ? { command: python[0]!, args: [...python.slice(1), MOTO_SANDBOX], env: process.env } : { command: script, args: [], env: process.env };
+}
+
+/**
+ * MOTO_SERVER → the pinned moto in .devtools (run from the source path: its script's python cannot
+ * import it). A `moto_server` on PATH is not used: it is whatever version someone installed, and
+ * the tests and the dev stack must run against the pinned one.
+ */
 export function locateMoto(): MotoCommand | undefined {
   const fromEnv = process.env.MOTO_SERVER;
-  if (fromEnv) return executable(fromEnv) ? { command: fromEnv, args: [], env: process.env } : undefined;
-  const path = onPath('moto_server');
-  if (path) return { command: path, args: [], env: process.env };
+  if (fromEnv) return executable(fromEnv) ? sandboxed(fromEnv) : undefined;
   if (existsSync(join(DEVTOOLS_DIR, 'moto', '__init__.py'))) {
     const pythonPath = [DEVTOOLS_DIR, process.env.PYTHONPATH].filter(Boolean).join(delimiter);
-    return { command: 'python3', args: ['-m', 'moto.server'], env: { ...process.env, PYTHONPATH: pythonPath } };
+    return { command: 'python3', args: [MOTO_SANDBOX], env: { ...process.env, PYTHONPATH: pythonPath } };
   }
   return undefined;
 }

@@ -105,6 +105,24 @@ export const ACTION_PERMISSIONS: Readonly<Record<string, readonly PermissionGran
   'consents.revoke': [],
 };
 
+/**
+ * What the rotation engine's setSecret targets call (domain/rotation/target.ts), on top of the
+ * secret rotation itself: `bulwark iam policy --rotation-target <kind>` adds them for the targets in
+ * use, so a deployment that uses none gets none of these.
+ */
+export const ROTATION_TARGET_PERMISSIONS: Readonly<Record<'apigateway-key' | 'https' | 'cognito-app-client', readonly PermissionGrant[]>> = {
+  'apigateway-key': [
+    { actions: ['apigateway:GET'], resources: [`${APIGW}/apikeys`, `${APIGW}/apikeys/*`, `${APIGW}/usageplans`] },
+    { actions: ['apigateway:POST'], resources: [`${APIGW}/apikeys`, `${APIGW}/usageplans/*/keys`] },
+    { actions: ['apigateway:PATCH'], resources: [`${APIGW}/apikeys/*`] },
+  ],
+  https: [],
+  // Add on setSecret; List before it and to verify; Delete on retirement or a failed test (activities/rotation-cognito.ts).
+  'cognito-app-client': [
+    { actions: ['cognito-idp:AddUserPoolClientSecret', 'cognito-idp:DeleteUserPoolClientSecret', 'cognito-idp:ListUserPoolClientSecrets'], resources: [USER_POOL] },
+  ],
+};
+
 export interface PolicyContext {
   region: string;
   /** 12-digit account id, or '*' for any. */
@@ -117,6 +135,8 @@ export interface PolicyContext {
   codecKeyId?: string;
   auditSigningKeyId?: string;
   auditBucket?: string;
+  /** setSecret targets the rotation engine uses (ROTATION_TARGET_PERMISSIONS), with the secret rotation they belong to. */
+  rotationTargets?: readonly (keyof typeof ROTATION_TARGET_PERMISSIONS)[];
 }
 
 export interface PolicyStatement {
@@ -155,6 +175,7 @@ export function policyFor(actions: Iterable<string>, ctx: PolicyContext): Policy
   if (unknown.length) return { ok: false, unknown };
   const grants: { grant: PermissionGrant; purpose: string; condition?: PolicyStatement['Condition'] }[] = [];
   for (const name of names) for (const grant of ACTION_PERMISSIONS[name]!) grants.push({ grant, purpose: name });
+  for (const kind of new Set(ctx.rotationTargets ?? [])) for (const grant of [...secretRotation, ...ROTATION_TARGET_PERMISSIONS[kind]]) grants.push({ grant, purpose: `rotation-target:${kind}` });
   if (ctx.codecKeyId) grants.push({ ...keyGrant(ctx.codecKeyId, ['kms:GenerateDataKey', 'kms:Decrypt'], ctx), purpose: 'codec' });
   if (ctx.auditSigningKeyId) grants.push({ ...keyGrant(ctx.auditSigningKeyId, ['kms:DescribeKey', 'kms:Sign', 'kms:Verify'], ctx), purpose: 'audit-signing' });
   if (ctx.auditBucket) {
@@ -197,7 +218,8 @@ export function wildcardMatch(pattern: string, value: string, caseInsensitive = 
 
 /**
  * Whether an Allow statement of the policy covers this call (action and resource). Conditions are
- * not evaluated (they need request context); a call is judged on Action and Resource only.
+ * not evaluated here (they need request context); `authorize` in domain/iam-conditions.ts judges a
+ * call with its context, conditions included.
  */
 export function allows(policy: PolicyDocument, action: string, resource: string): boolean {
   return policy.Statement.some(

@@ -1,10 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { App, LogLevel, type Receiver, type ReceiverEvent } from '@slack/bolt';
-import type { Logger as BoltLogger } from '@slack/logger';
+import { App, type Receiver, type ReceiverEvent } from '@slack/bolt';
 import type { WebClient } from '@slack/web-api';
 import { WorkflowUpdateFailedError, WorkflowUpdateStage, type Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import type { IncidentMemo } from '../domain/incident.js';
 import {
   ABORT_MODAL_CALLBACK,
   BlockActionsPayload,
@@ -56,6 +54,8 @@ import type { Logger } from '../telemetry/logger.js';
 import { abortUpdate, approveUpdate, rejectUpdate, retryUpdate, skipUpdate, stateQuery } from '../workflows/definitions.js';
 import { operatorAlert } from '../domain/operator-alert.js';
 import type { AlertDeliverer } from './deliver.js';
+import { slackLogger } from '../telemetry/slack-logger.js';
+import { listIncidents } from './incident-list.js';
 import { BodyTooLarge, readBody, header } from './http.js';
 
 /**
@@ -114,7 +114,7 @@ export function createSlackHandler(opts: SlackHandlerOptions): SlackHandler {
   const app = new App({
     token: slack.botToken,
     receiver,
-    logger: boltLogger(log),
+    logger: slackLogger(log),
     clientOptions: { ...(slack.apiUrl ? { slackApiUrl: slack.apiUrl } : {}), retryConfig: { retries: 2, maxTimeout: 2000 } },
   });
   app.error(async (err) => {
@@ -419,18 +419,11 @@ export function createSlackHandler(opts: SlackHandlerOptions): SlackHandler {
   }
 
   async function list(): Promise<Record<string, unknown>> {
-    const lines: string[] = [];
     const limit = 20;
-    let more = false;
-    for await (const wf of opts.client.workflow.list({ query: `WorkflowType = 'incidentWorkflow' AND ExecutionStatus = 'Running'` })) {
-      if (lines.length >= limit) {
-        more = true;
-        break;
-      }
-      const memo = (wf.memo ?? {}) as Partial<IncidentMemo>;
-      lines.push(`• \`${escapeMrkdwn(wf.workflowId)}\` *${escapeMrkdwn(memo.status ?? 'unknown')}* ${escapeMrkdwn(memo.severity ?? '?')} ${escapeMrkdwn(memo.type ?? '?')} ${escapeMrkdwn(memo.subject ?? '')}`);
-    }
-    const text = lines.length ? `Open incidents${more ? ` (first ${limit})` : ''}:\n${lines.join('\n')}` : 'no open incidents';
+    const { rows, unreadable, more } = await listIncidents(opts.client, { limit });
+    const lines = rows.map((r) => `• \`${escapeMrkdwn(r.id)}\` *${escapeMrkdwn(r.status)}* ${escapeMrkdwn(r.severity)} ${escapeMrkdwn(r.type)} ${escapeMrkdwn(r.subject)}`);
+    const unread = unreadable ? `\n(${unreadable} shown without details: their memo cannot be decoded here)` : '';
+    const text = lines.length ? `Open incidents${more ? ` (first ${limit})` : ''}:\n${lines.join('\n')}${unread}` : 'no open incidents';
     return { response_type: 'ephemeral', text };
   }
 
@@ -567,20 +560,4 @@ function reply(res: ServerResponse, status: number, body: AckBody | ''): void {
   }
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(body));
-}
-
-/** Bolt's logger interface on top of ours (pino), so Bolt's messages are structured and redacted alike. */
-function boltLogger(logger: Logger): BoltLogger {
-  let level: LogLevel = LogLevel.INFO;
-  return {
-    debug: (...msg: unknown[]) => logger.debug({ bolt: true }, msg.map(String).join(' ')),
-    info: (...msg: unknown[]) => logger.info({ bolt: true }, msg.map(String).join(' ')),
-    warn: (...msg: unknown[]) => logger.warn({ bolt: true }, msg.map(String).join(' ')),
-    error: (...msg: unknown[]) => logger.error({ bolt: true }, msg.map((m) => (m instanceof Error ? m.message : String(m))).join(' ')),
-    setLevel: (l: LogLevel) => {
-      level = l;
-    },
-    getLevel: () => level,
-    setName: () => {},
-  };
 }

@@ -101,7 +101,7 @@ describe('incidents write to the bucket; `bulwark audit verify --source s3`', ()
     h = await startHarness({ config: testConfig({ audit: { dir: await mkdtemp(join(tmpdir(), 'bulwark-audit-s3-')), s3Bucket: bucket, s3LockMode: 'GOVERNANCE', s3RetentionDays: 1, signingKeyId: signingKey } }) });
     const parsed = parseAlert(alertFor({ clientId: uniqueId('tpp') }, { type: 'anomaly.detected' }));
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-    ({ workflowId } = await new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config)).deliver(parsed.value));
+    ({ workflowId } = await new AlertDeliverer(h.client, h.config.temporal.taskQueue, playbookDefaults(h.config), { auditAnchors: true }).deliver(parsed.value));
     await waitForState(h.client, workflowId, (s) => s.status === 'contained');
   });
   afterAll(() => h?.close());
@@ -115,6 +115,7 @@ describe('incidents write to the bucket; `bulwark audit verify --source s3`', ()
     }
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/audit chain intact: \d+ record\(s\)/);
+    expect(r.stdout).toMatch(/(\d+)\/\1 KMS anchor signature\(s\) valid/);
     expect(r.stdout).toContain(`s3://${bucket}/audit/${workflowId}/`);
     const local = await runCli(h, ['audit', 'verify', workflowId, '--json'], env());
     const s3 = await runCli(h, ['audit', 'verify', workflowId, '--source', 's3', '--json'], env());

@@ -4,13 +4,15 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { FinalizeRequestMiddleware, HttpRequest, MiddlewareStack } from '@smithy/types';
 import { CreateUserPoolClientCommand, CreateUserPoolCommand } from '@aws-sdk/client-cognito-identity-provider';
 import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand } from '@aws-sdk/client-iam';
-import { CreateKeyCommand, DescribeKeyCommand } from '@aws-sdk/client-kms';
+import { CreateApiKeyCommand, GetApiKeyCommand } from '@aws-sdk/client-api-gateway';
+import { CreateKeyCommand, DescribeKeyCommand, ListAliasesCommand, ListResourceTagsCommand } from '@aws-sdk/client-kms';
 import { CreateSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createAwsClients, type AwsClients } from '../activities/clients.js';
 import { parseAlert } from '../domain/alert.js';
 import { certificateNameOf, certificateWorkflowId } from '../domain/certificates/model.js';
 import { ACTION_PERMISSIONS, allows, policyFor, wildcardMatch, type PolicyDocument } from '../domain/iam-policy.js';
+import { authorize, evaluateCondition, type RequestContext } from '../domain/iam-conditions.js';
 import { ACTION_NAMES } from '../domain/playbooks/actions.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { configuredIntel } from '../intake/intel.js';
@@ -84,6 +86,76 @@ describe('IAM permission map (pure)', () => {
     ['arn:aws:iam::1:user/*', 'arn:aws:iam::1:role/bob', false, false],
     ['arn:aws:s3:::b.x/*', 'arn:aws:s3:::bqx/k', false, false],
   ])('wildcard %s vs %s', (pattern, value, ci, expected) => expect(wildcardMatch(pattern, value, ci)).toBe(expected));
+});
+
+describe('IAM condition evaluator (pure, domain/iam-conditions.ts)', () => {
+  const T = 'aws:ResourceTag/bulwark:client-id';
+  const A = 'kms:ResourceAliases';
+  type Cond = NonNullable<PolicyDocument['Statement'][number]['Condition']>;
+  // [case, condition, request context, allowed, reason (when denied)]
+  it.each<[string, Cond, RequestContext, boolean, RegExp?]>([
+    ['StringEquals: tag matches', { StringEquals: { [T]: 'acme' } }, { [T]: 'acme' }, true],
+    ['StringEquals: tag has another value', { StringEquals: { [T]: 'acme' } }, { [T]: 'globex' }, false, /StringEquals aws:ResourceTag\/bulwark:client-id: "globex" matches none of \["acme"\]/],
+    ['StringEquals: tag missing', { StringEquals: { [T]: 'acme' } }, {}, false, /the request has no value for this key/],
+    ['StringEquals: several values are ORed', { StringEquals: { [T]: ['globex', 'acme'] } }, { [T]: 'acme' }, true],
+    ['StringEquals: several values, none matches', { StringEquals: { [T]: ['globex', 'initech'] } }, { [T]: 'acme' }, false, /matches none of \["globex","initech"\]/],
+    ['key names compare case-insensitively', { StringEquals: { 'AWS:ResourceTag/Bulwark:Client-Id': 'acme' } }, { [T]: 'acme' }, true],
+    ['values compare case-sensitively', { StringEquals: { [T]: 'ACME' } }, { [T]: 'acme' }, false, /matches none of/],
+    ['StringEqualsIgnoreCase', { StringEqualsIgnoreCase: { [T]: 'ACME' } }, { [T]: 'acme' }, true],
+    ['StringLike with a wildcard', { StringLike: { [T]: 'ac*' } }, { [T]: 'acme' }, true],
+    ['StringLike without a match', { StringLike: { [T]: 'gl?bex' } }, { [T]: 'acme' }, false, /matches none of/],
+    ['StringNotEquals: another value holds', { StringNotEquals: { [T]: 'acme' } }, { [T]: 'globex' }, true],
+    ['StringNotEquals: a listed value fails', { StringNotEquals: { [T]: ['x', 'acme'] } }, { [T]: 'acme' }, false, /"acme" matches one of/],
+    ['StringNotEquals: missing key holds', { StringNotEquals: { [T]: 'acme' } }, {}, true],
+    ['StringEqualsIfExists: missing key holds', { StringEqualsIfExists: { [T]: 'acme' } }, {}, true],
+    ['StringEqualsIfExists: present key must match', { StringEqualsIfExists: { [T]: 'acme' } }, { [T]: 'globex' }, false, /matches none of/],
+    ['Null false: tag present (any value)', { Null: { [T]: 'false' } }, { [T]: 'anything' }, true],
+    ['Null false: tag missing', { Null: { [T]: 'false' } }, {}, false, /Null aws:ResourceTag\/bulwark:client-id: must be present, is absent/],
+    ['Null true: tag missing', { Null: { [T]: 'true' } }, {}, true],
+    ['Null true: tag present', { Null: { [T]: 'true' } }, { [T]: 'acme' }, false, /must be absent, is "acme"/],
+    ['ForAnyValue: one alias of the key matches', { 'ForAnyValue:StringEquals': { [A]: 'alias/audit' } }, { [A]: ['alias/other', 'alias/audit'] }, true],
+    ['ForAnyValue: no alias matches', { 'ForAnyValue:StringEquals': { [A]: 'alias/audit' } }, { [A]: ['alias/other'] }, false, /no value of \["alias\/other"\] matches \["alias\/audit"\]/],
+    ['ForAnyValue: a key without aliases', { 'ForAnyValue:StringEquals': { [A]: 'alias/audit' } }, { [A]: [] }, false, /no value of \[\]/],
+    ['ForAnyValue: key absent', { 'ForAnyValue:StringEquals': { [A]: 'alias/audit' } }, {}, false, /no value for this key/],
+    ['ForAnyValue: several policy values ORed', { 'ForAnyValue:StringEquals': { [A]: ['alias/a', 'alias/b'] } }, { [A]: ['alias/b'] }, true],
+    ['ForAllValues: every value listed', { 'ForAllValues:StringEquals': { [A]: ['alias/a', 'alias/b'] } }, { [A]: ['alias/a', 'alias/b'] }, true],
+    ['ForAllValues: one value not listed', { 'ForAllValues:StringEquals': { [A]: ['alias/a'] } }, { [A]: ['alias/a', 'alias/c'] }, false, /not every value/],
+    ['ForAllValues: key absent holds (vacuous)', { 'ForAllValues:StringEquals': { [A]: ['alias/a'] } }, {}, true],
+    ['multi-valued key without a set qualifier is refused', { StringEquals: { [A]: 'alias/a' } }, { [A]: ['alias/a'] }, false, /multi-valued .* ForAnyValue\/ForAllValues qualifier is needed/],
+    ['two keys in one block are ANDed (both hold)', { StringEquals: { [T]: 'acme', 'aws:ResourceTag/env': 'prod' } }, { [T]: 'acme', 'aws:ResourceTag/env': 'prod' }, true],
+    ['two keys in one block are ANDed (one fails)', { StringEquals: { [T]: 'acme', 'aws:ResourceTag/env': 'prod' } }, { [T]: 'acme', 'aws:ResourceTag/env': 'dev' }, false, /aws:ResourceTag\/env: "dev" matches none of \["prod"\]/],
+    ['two operator blocks are ANDed', { Null: { [T]: 'false' }, 'ForAnyValue:StringEquals': { [A]: 'alias/a' } }, { [T]: 'acme', [A]: ['alias/b'] }, false, /ForAnyValue:StringEquals kms:ResourceAliases/],
+    ['unsupported operators are refused, not guessed', { NumericLessThan: { 'aws:MultiFactorAuthAge': '3600' } }, { 'aws:MultiFactorAuthAge': '10' }, false, /NumericLessThan aws:MultiFactorAuthAge: unsupported operator/],
+    ['unsupported set qualifiers are refused', { 'ForEachValue:StringEquals': { [A]: 'alias/a' } }, { [A]: ['alias/a'] }, false, /unsupported set qualifier/],
+    ['policy variables are refused', { StringEquals: { [T]: '${aws:PrincipalTag/bulwark:client-id}' } }, { [T]: 'acme' }, false, /policy variables are not evaluated/],
+    ['no condition at all holds', {}, {}, true],
+  ])('%s', (_name, condition, context, allowed, reason) => {
+    const v = evaluateCondition(condition, context);
+    expect(v.ok).toBe(allowed);
+    if (!v.ok) expect(v.reason).toMatch(reason!);
+  });
+
+  const policy: PolicyDocument = {
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'Tagged01', Effect: 'Allow', Action: ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage'], Resource: ['arn:aws:secretsmanager:eu-west-1:1:secret:*'], Condition: { Null: { [T]: 'false' } } },
+      { Sid: 'Open02', Effect: 'Allow', Action: ['secretsmanager:PutSecretValue'], Resource: ['arn:aws:secretsmanager:eu-west-1:1:secret:tls/*'] },
+    ],
+  };
+  const secret = (name: string) => `arn:aws:secretsmanager:eu-west-1:1:secret:${name}`;
+  it.each<[string, string, string, RequestContext, boolean, RegExp | string]>([
+    ['a tagged secret, through the conditioned statement', 'secretsmanager:UpdateSecretVersionStage', secret('tpp/a'), { [T]: 'acme' }, true, 'Tagged01'],
+    ['an untagged secret is denied, naming the statement and the key', 'secretsmanager:UpdateSecretVersionStage', secret('tpp/a'), {}, false, /condition not met \(Tagged01: Null aws:ResourceTag\/bulwark:client-id: must be present, is absent\)/],
+    ['any statement whose conditions hold allows (an unconditioned one here)', 'secretsmanager:PutSecretValue', secret('tls/a'), {}, true, 'Open02'],
+    ['no statement for the action', 'secretsmanager:DeleteSecret', secret('tpp/a'), { [T]: 'acme' }, false, /no statement allows secretsmanager:DeleteSecret/],
+    ['no statement for the resource', 'secretsmanager:PutSecretValue', 'arn:aws:secretsmanager:us-east-1:1:secret:x', { [T]: 'acme' }, false, /no statement allows/],
+    ['actions compare case-insensitively', 'SecretsManager:putsecretvalue', secret('tpp/a'), { [T]: 'acme' }, true, 'Tagged01'],
+  ])('authorize: %s', (_name, action, resource, context, allowed, detail) => {
+    const v = authorize(policy, { action, resource, context });
+    expect(v.allowed).toBe(allowed);
+    if (v.allowed) expect(v.statement).toBe(detail);
+    else expect(v.reason).toMatch(detail);
+  });
 });
 
 interface Call {
@@ -163,12 +235,52 @@ function recordCalls(clients: AwsClients, region: string): Call[] {
   return calls;
 }
 
+/**
+ * What IAM would see of each resource when judging conditions: `aws:ResourceTag/<key>` for the tags
+ * of secrets, API keys and KMS keys, and `kms:ResourceAliases` for KMS keys — read from the sandbox
+ * (the playbooks run here change no tag that a condition reads).
+ */
+async function requestContexts(admin: AwsClients, resources: string[]): Promise<Map<string, RequestContext>> {
+  const contexts = new Map<string, RequestContext>();
+  const tags = (list: { key?: string; value?: string }[]) => Object.fromEntries(list.map((t) => [`aws:ResourceTag/${t.key}`, t.value ?? '']));
+  let aliases: Map<string, string[]> | undefined;
+  for (const resource of resources) {
+    if (/^arn:aws:secretsmanager:[^:]+:\d+:secret:/.test(resource)) {
+      const d = await admin.sm.send(new DescribeSecretCommand({ SecretId: resource }));
+      contexts.set(resource, tags((d.Tags ?? []).map((t) => ({ key: t.Key, value: t.Value }))));
+    } else if (/^arn:aws:apigateway:[^:]+::\/apikeys\/[^/]+$/.test(resource)) {
+      const k = await admin.apigw.send(new GetApiKeyCommand({ apiKey: resource.split('/').pop()!, includeValue: false }));
+      contexts.set(resource, tags(Object.entries(k.tags ?? {}).map(([key, value]) => ({ key, value }))));
+    } else if (/^arn:aws:kms:[^:]+:\d+:key\//.test(resource)) {
+      if (!aliases) {
+        aliases = new Map();
+        let Marker: string | undefined;
+        do {
+          const page = await admin.kms.send(new ListAliasesCommand({ Marker }));
+          for (const a of page.Aliases ?? []) if (a.TargetKeyId) aliases.set(a.TargetKeyId, [...(aliases.get(a.TargetKeyId) ?? []), a.AliasName!]);
+          Marker = page.Truncated ? page.NextMarker : undefined;
+        } while (Marker);
+      }
+      const t = await admin.kms.send(new ListResourceTagsCommand({ KeyId: resource }));
+      contexts.set(resource, { ...tags((t.Tags ?? []).map((x) => ({ key: x.TagKey, value: x.TagValue }))), 'kms:ResourceAliases': aliases.get(resource.split('/').pop()!) ?? [] });
+    }
+  }
+  return contexts;
+}
+
 describe('the generated policy is enough for every built-in playbook (calls recorded in the sandbox)', () => {
   let h: Harness;
   let admin: AwsClients;
   let calls: Call[];
   let deliverer: AlertDeliverer;
   let policy: PolicyDocument;
+  /** The request context IAM would evaluate for each resource touched: its tags and (KMS) aliases, read from the sandbox after the runs. */
+  let contexts: Map<string, RequestContext>;
+  let tpp: Awaited<ReturnType<typeof createTppClient>>;
+  let signingSecretArn: string;
+  /** An API key and a secret of a client that nobody tagged: a deployment with --require-client-tag must not be able to touch them. */
+  let untagged: { apiKeyId: string; secretArn: string };
+  const contextOf = (c: Call): RequestContext => contexts.get(c.resource) ?? {};
 
   const open = async (alert: Record<string, unknown>, openedBy?: string) => {
     const parsed = parseAlert(alert);
@@ -216,8 +328,16 @@ describe('the generated policy is enough for every built-in playbook (calls reco
     const runs: Promise<unknown>[] = [];
 
     // credential-compromise: tagged keys and secret of a client.
-    const tpp = await createTppClient(admin);
+    tpp = await createTppClient(admin);
     runs.push(open(alertFor({ clientId: tpp.clientId })).then(done));
+
+    // credential-compromise again, on an API key and a secret named directly that carry no client tag.
+    const bare = uniqueId('untagged');
+    untagged = {
+      apiKeyId: (await admin.apigw.send(new CreateApiKeyCommand({ name: `key-${bare}`, enabled: true }))).id!,
+      secretArn: (await admin.sm.send(new CreateSecretCommand({ Name: `test/${bare}/oauth-client`, SecretString: JSON.stringify({ clientId: bare, clientSecret: 's'.repeat(32) }) }))).ARN!,
+    };
+    runs.push(open(alertFor({ apiKeyId: untagged.apiKeyId, secretId: untagged.secretArn })).then(done));
 
     // endpoint-abuse: throttle, then the ttl restores the previous limits (the compensation's calls count too).
     const restApiId = await createStage(admin, { rate: 100, burst: 200 });
@@ -231,6 +351,7 @@ describe('the generated policy is enough for every built-in playbook (calls reco
     const keyId = (await admin.kms.send(new CreateKeyCommand({ Description: 'iam policy test' }))).KeyMetadata!.KeyId!;
     const signing = await admin.sm.send(new CreateSecretCommand({ Name: uniqueId('signing'), SecretString: JSON.stringify({ key: 'k'.repeat(32) }) }));
     await admin.sm.send(new CreateSecretCommand({ Name: uniqueId('under-key'), KmsKeyId: keyId, SecretString: JSON.stringify({ password: 'p'.repeat(24) }) }));
+    signingSecretArn = signing.ARN!;
     runs.push(open(alertFor({ kmsKeyId: keyId, secretId: signing.ARN! }, { type: 'key.exposed' })).then(done));
 
     // aws-credential-compromise: access key deactivated, role sessions revoked, key deleted after approval.
@@ -299,6 +420,7 @@ describe('the generated policy is enough for every built-in playbook (calls reco
           ? id.startsWith('arn:') && id.includes(':key/') ? id : (await admin.kms.send(new DescribeKeyCommand({ KeyId: id }))).KeyMetadata!.Arn!
           : id.startsWith('arn:') ? id : (await admin.sm.send(new DescribeSecretCommand({ SecretId: id }))).ARN!;
     }
+    contexts = await requestContexts(admin, [...new Set(calls.map((c) => c.resource))]);
   }, 240_000);
   afterAll(() => h?.close());
 
@@ -320,9 +442,80 @@ describe('the generated policy is enough for every built-in playbook (calls reco
     expect(bad.stderr).toMatch(/--account must be a 12-digit AWS account id/);
   });
 
-  it('every recorded call (action + resource) is allowed by the generated policy', () => {
-    const denied = calls.filter((c) => !allows(policy, c.action, c.resource)).map((c) => `${c.action} on ${c.resource}`);
+  it('every recorded call (action + resource, conditions judged on the resource) is allowed by the generated policy', () => {
+    const denied = calls.map((c) => authorize(policy, { ...c, context: contextOf(c) })).filter((v) => !v.allowed).map((v) => (v.allowed ? '' : v.reason));
     expect([...new Set(denied)]).toEqual([]);
+    // The contexts are real: the tagged client's secret carries its tag, the untagged one none, KMS keys list their aliases.
+    expect(contexts.get(tpp.secretArn)).toMatchObject({ [`aws:ResourceTag/${h.config.aws.clientTag}`]: tpp.clientId });
+    expect(contexts.get(untagged.secretArn)).toEqual({});
+    expect([...contexts.values()].some((c) => Array.isArray(c['kms:ResourceAliases']) && c['kms:ResourceAliases'].length > 0)).toBe(true);
+  });
+
+  describe('with --require-client-tag, the aws:ResourceTag conditions are evaluated per call', () => {
+    const tag = () => `aws:ResourceTag/${h.config.aws.clientTag}`;
+    const tagged = (c: Call) => contextOf(c)[tag()] !== undefined;
+    const onUntagged = (c: Call) => c.resource === untagged.secretArn || c.resource.endsWith(`/apikeys/${untagged.apiKeyId}`);
+    const onClient = (c: Call) => c.resource === tpp.secretArn || tpp.apiKeyIds.some((id) => c.resource.endsWith(`/apikeys/${id}`));
+    const tagPolicy = (files: string[]) => {
+      const r = policyFor(playbookActions(files), { region: h.config.aws.region, account: ACCOUNT, clientTag: h.config.aws.clientTag, requireClientTag: true });
+      if (!r.ok) throw new Error(r.unknown.join());
+      return r.policy;
+    };
+
+    it('a playbook run on resources without the client tag is caught: every call through a tag-confined grant is denied, naming the tag', () => {
+      const p = tagPolicy([join(SHIPPED_PLAYBOOKS_DIR, 'credential-compromise.yaml')]);
+      const untaggedCalls = calls.filter(onUntagged);
+      // The run really changed the untagged key and secret (the sandbox enforces no IAM).
+      expect(untaggedCalls.map((c) => c.action)).toEqual(expect.arrayContaining(['apigateway:PATCH', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecretVersionStage']));
+      const confined = untaggedCalls.filter((c) => c.action === 'apigateway:PATCH' || c.action.startsWith('secretsmanager:'));
+      for (const c of confined) {
+        // Action and resource alone would pass: only the condition catches it.
+        expect(allows(p, c.action, c.resource), `${c.action} on ${c.resource}`).toBe(true);
+        const v = authorize(p, { ...c, context: contextOf(c) });
+        expect(v.allowed, `${c.action} on ${c.resource}`).toBe(false);
+        if (!v.allowed) expect(v.reason).toContain(`Null ${tag()}: must be present, is absent`);
+      }
+      // The same playbook on the tagged client's key and secret passes the same policy.
+      const clientCalls = calls.filter(onClient);
+      expect(clientCalls.map((c) => c.action)).toEqual(expect.arrayContaining(['apigateway:PATCH', 'secretsmanager:UpdateSecretVersionStage']));
+      expect(clientCalls.filter((c) => !authorize(p, { ...c, context: contextOf(c) }).allowed)).toEqual([]);
+    });
+
+    it('for the whole shipped set: exactly the calls on untagged resources that only a tag-confined grant covers are denied', () => {
+      const p = tagPolicy(playbookFiles(SHIPPED_PLAYBOOKS_DIR));
+      const denied = calls.filter((c) => !authorize(p, { ...c, context: contextOf(c) }).allowed);
+      expect(denied.every((c) => !tagged(c)), denied.map((c) => `${c.action} on ${c.resource}`).join('\n')).toBe(true);
+      const deniedOn = new Set(denied.map((c) => `${c.action} ${c.resource}`));
+      expect(deniedOn).toContain(`apigateway:PATCH arn:aws:apigateway:${h.config.aws.region}::/apikeys/${untagged.apiKeyId}`);
+      expect(deniedOn).toContain(`secretsmanager:UpdateSecretVersionStage ${untagged.secretArn}`);
+      // key-exposure rotates a signing secret that is not a client's: under --require-client-tag its
+      // rotation cannot finish (AWSCURRENT cannot move) unless the secret is tagged.
+      expect(deniedOn).toContain(`secretsmanager:UpdateSecretVersionStage ${signingSecretArn}`);
+      // Known limit of the generated policy (reported, not fixed here): secrets.reencrypt and
+      // certificates.rotate grant Describe/Get/PutSecretValue on every secret without a condition,
+      // so with those playbooks in the set the tag only confines UpdateSecretVersionStage.
+      const put = authorize(p, { action: 'secretsmanager:PutSecretValue', resource: untagged.secretArn, context: {} });
+      expect(put.allowed && p.Statement.find((s) => s.Sid === put.statement)?.Condition).toBeUndefined();
+    });
+  });
+
+  it('kms:ResourceAliases conditions are judged on the aliases KMS reports for the key', () => {
+    // The certificate run signs with its CA's KMS key, which has an alias.
+    const signs = calls.filter((c) => c.action === 'kms:Sign');
+    expect(signs.length).toBeGreaterThan(0);
+    const aliases = contextOf(signs[0]!)['kms:ResourceAliases'] as string[];
+    expect(aliases.length).toBeGreaterThan(0);
+    const withAlias = (alias: string) => {
+      const r = policyFor(['notify.operators'], { region: h.config.aws.region, account: ACCOUNT, clientTag: h.config.aws.clientTag, auditSigningKeyId: alias });
+      if (!r.ok) throw new Error(r.unknown.join());
+      return r.policy;
+    };
+    for (const c of signs) {
+      expect(authorize(withAlias(aliases[0]!), { ...c, context: contextOf(c) }).allowed).toBe(true);
+      const other = authorize(withAlias('alias/not-this-key'), { ...c, context: contextOf(c) });
+      expect(other.allowed).toBe(false);
+      if (!other.allowed) expect(other.reason).toMatch(/ForAnyValue:StringEquals kms:ResourceAliases: no value of \[.*\] matches \["alias\/not-this-key"\]/);
+    }
   });
 
   it('for the playbooks run here, the policy has no permission the runs did not need, beyond conditional code paths', () => {

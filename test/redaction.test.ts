@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CreateSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { createAwsClients } from '../activities/clients.js';
 import { startSecretRotation } from '../cli/commands/rotate.js';
@@ -50,8 +49,9 @@ describe('value scrubber (pure)', () => {
 });
 
 describe('no rotated secret value reaches any log (debug logging, full runs)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'bulwark-logs-'));
-  const logFile = join(dir, 'bulwark.log');
+  // In the run's log dir, so the teardown's full-run grep (test/support/log-scan.ts) reads it too.
+  const logFile = join(inject('logDir'), 'redaction-debug-run.log');
+  const before = { file: process.env.BULWARK_LOG_FILE, level: process.env.BULWARK_LOG_LEVEL };
   const stdio: string[] = [];
   const restore: (() => void)[] = [];
   let h: Harness;
@@ -102,8 +102,10 @@ describe('no rotated secret value reaches any log (debug logging, full runs)', (
 
   afterAll(async () => {
     restore.forEach((r) => r());
-    delete process.env.BULWARK_LOG_FILE;
-    delete process.env.BULWARK_LOG_LEVEL;
+    process.env.BULWARK_LOG_FILE = before.file;
+    process.env.BULWARK_LOG_LEVEL = before.level;
+    if (before.file === undefined) delete process.env.BULWARK_LOG_FILE;
+    if (before.level === undefined) delete process.env.BULWARK_LOG_LEVEL;
     await h?.close();
   });
 

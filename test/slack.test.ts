@@ -336,6 +336,34 @@ describe('/bulwark', () => {
   });
 });
 
+describe('/bulwark list with an incident this app cannot decode', () => {
+  it('lists the others and counts it, instead of failing the command', async () => {
+    // An incident whose memo is encrypted under a codec this client lacks (as codec.test.ts's are).
+    const workflowId = `incident-${randomBytes(12).toString('hex')}`;
+    const sealed = { metadata: { encoding: Buffer.from('binary/encrypted') }, data: randomBytes(32) };
+    await h.client.workflowService.startWorkflowExecution({
+      namespace: h.config.temporal.namespace,
+      workflowId,
+      workflowType: { name: 'incidentWorkflow' },
+      taskQueue: { name: `nobody-polls-${workflowId}` },
+      memo: { fields: { status: sealed, type: sealed } },
+      requestId: randomBytes(16).toString('hex'),
+    });
+    try {
+      let answer: { status: number; json?: Record<string, unknown> } | undefined;
+      for (let i = 0; i < 50 && !String(answer?.json?.text).includes(workflowId); i++) {
+        answer = await send(signed(slash('U_BOB', 'list')));
+        if (!String(answer.json?.text).includes(workflowId)) await sleep(200);
+      }
+      expect(answer!.status).toBe(200);
+      expect(String(answer!.json!.text)).toMatch(new RegExp(`${workflowId}\\\` \\*unknown\\*`));
+      expect(String(answer!.json!.text)).toMatch(/\d+ shown without details: their memo cannot be decoded here/);
+    } finally {
+      await h.client.workflow.getHandle(workflowId).terminate('test cleanup');
+    }
+  });
+});
+
 describe('publishIncidentMessage / postIncidentThread (activities against the fake Web API)', () => {
   it('posts the first time, updates the same ts afterwards; the chat.update blocks carry the step statuses', async () => {
     const { workflowId, waiting } = await compromisedKey();

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { expect, inject } from 'vitest';
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
@@ -58,7 +59,8 @@ export async function startHarness(opts: { intake?: boolean; worker?: boolean; c
     worker = (await createBulwarkWorker({ config, clients: aws, wrapActivities: opts.wrapActivities })).worker;
     running = worker.run();
   }
-  const intake = opts.intake ? await startIntake({ config, client, logger: createLogger('silent'), webhookSecret }) : undefined;
+  // Level and file from the environment (test/setup-logs.ts): the intake's logs join the run's grepped logs.
+  const intake = opts.intake ? await startIntake({ config, client, logger: createLogger(), webhookSecret }) : undefined;
   const stopWorker = async () => {
     if (worker && worker.getState() === 'RUNNING') worker.shutdown();
     await running;
@@ -172,11 +174,25 @@ export async function runCli(h: Pick<Harness, 'config'>, args: string[], env: Re
         ...env,
       },
     });
-    return { code: 0, stdout, stderr };
+    return keepCliOutput(args, { code: 0, stdout, stderr });
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    return keepCliOutput(args, { code: e.code, stdout: e.stdout, stderr: e.stderr });
   }
+}
+
+/**
+ * What the CLI printed joins the run's logs (next to this test file's log, test/setup-logs.ts), so
+ * the teardown's secret grep covers it. Only the subcommand is recorded: arguments are the test's.
+ */
+function keepCliOutput<T extends { code: number; stdout: string; stderr: string }>(args: string[], r: T): T {
+  const log = process.env.BULWARK_LOG_FILE;
+  if (log) {
+    const firstFlag = args.findIndex((a) => a.startsWith('-'));
+    const command = args.slice(0, Math.min(2, firstFlag === -1 ? args.length : firstFlag)).join(' ');
+    appendFileSync(log.replace(/(\.log)?$/, '.cli-output.log'), `--- bulwark ${command} (exit ${r.code})\n[stdout]\n${r.stdout ?? ''}\n[stderr]\n${r.stderr ?? ''}\n`);
+  }
+  return r;
 }
 
 /** Whether a workflow with this id exists (open or closed) on the server. */

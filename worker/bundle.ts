@@ -2,6 +2,8 @@ import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** What the bundle is built from: the same workflows, each loaded on first use (see the file for why). */
+export const BUNDLE_ENTRY_PATH = fileURLToPath(new URL('../workflows/bundle-entry.cjs', import.meta.url));
 
 const cached = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
@@ -14,7 +16,7 @@ export function workflowBundle(opts: { failureConverterPath?: string } = {}): Pr
   const key = opts.failureConverterPath ?? '';
   let bundle = cached.get(key);
   if (!bundle) {
-    bundle = bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger, ...(opts.failureConverterPath ? { failureConverterPath: opts.failureConverterPath } : {}) });
+    bundle = bundleWorkflowCode({ workflowsPath: BUNDLE_ENTRY_PATH, logger: quietBundlerLogger, ...(opts.failureConverterPath ? { failureConverterPath: opts.failureConverterPath } : {}) });
     cached.set(key, bundle);
   }
   return bundle;

@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import { DefaultLogger, NativeConnection, type LogEntry, Runtime, Worker, makeTelemetryFilterString } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
@@ -10,21 +11,34 @@ import { workflowBundle } from './bundle.js';
 
 let runtimeInstalled = false;
 
-/** Keeps the SDK's and the Rust core's own logs at warn so the CLI's output stays readable. */
+/**
+ * Keeps the SDK's and the Rust core's own logs at warn so the CLI's output stays readable. The core's
+ * lines are forwarded through the same scrubbed sink rather than printed by the core itself.
+ */
 function installRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger('WARN', scrubbedSdkLog), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } } });
+    Runtime.install({ logger: new DefaultLogger('WARN', scrubbedSdkLog), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } } });
   } catch {
     // Already installed by an earlier worker in this process.
   }
 }
 
-/** The SDK logs failed activities with their error (message and stack): scrub those lines like ours. */
+/**
+ * The SDK logs failed activities with their error (message and stack): scrub those lines like ours.
+ * They go where bulwark's own logs go: BULWARK_LOG_FILE when set (telemetry/logger.ts), else stderr.
+ */
 function scrubbedSdkLog(entry: LogEntry): void {
   const meta = entry.meta === undefined ? '' : ` ${inspect(entry.meta, { depth: 6, breakLength: Infinity })}`;
-  process.stderr.write(`${scrubSecrets(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${meta}`)}\n`);
+  const line = `${scrubSecrets(`${new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString()} [${entry.level}] ${entry.message}${meta}`)}\n`;
+  const file = process.env.BULWARK_LOG_FILE;
+  try {
+    if (file) return appendFileSync(file, line);
+  } catch {
+    // An unwritable log file must not take the worker down; the line goes to stderr instead.
+  }
+  process.stderr.write(line);
 }
 
 export interface WorkerOptions {
@@ -34,6 +48,11 @@ export interface WorkerOptions {
   /** Lets tests wrap activities (e.g. to pause one after its AWS call); production passes nothing. */
   wrapActivities?: <T extends object>(activities: T) => T;
   identity?: string;
+  /**
+   * A workflow bundle built ahead of time (worker/bundle.ts, same failure converter), so processes
+   * started by the dozen (the chaos suite's kill-9 workers) do not each bundle; default: bundle here.
+   */
+  workflowBundle?: { codePath: string };
 }
 
 /** A worker polling the task queue with the incident workflow and every activity wired to real clients. */
@@ -50,7 +69,7 @@ export async function createBulwarkWorker(opts: WorkerOptions): Promise<{ worker
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    workflowBundle: await workflowBundle({ failureConverterPath: dataConverter?.failureConverterPath }),
+    workflowBundle: opts.workflowBundle ?? (await workflowBundle({ failureConverterPath: dataConverter?.failureConverterPath })),
     activities,
     ...(dataConverter ? { dataConverter } : {}),
     ...(opts.identity ? { identity: opts.identity } : {}),

@@ -13,7 +13,7 @@ import {
   type RevocationReason,
 } from '../domain/certificates/model.js';
 import { AWS_ACTIVITY_OPTIONS } from './activity-options.js';
-import { failureReason } from './steps.js';
+import { failureReason } from './failure-reason.js';
 
 /**
  * Certificate lifecycle workflows. One workflow id per certificate (`certificate-<name>`), so an

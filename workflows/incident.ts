@@ -47,7 +47,8 @@ import {
 import { auditEntryFromTimeline, type AuditEntryInput } from '../domain/audit.js';
 import type { Activities } from '../activities/index.js';
 import { incidentView } from '../domain/slack/view.js';
-import { compensateStep, executeStep, failureReason } from './steps.js';
+import { compensateStep, executeStep } from './steps.js';
+import { failureReason } from './failure-reason.js';
 
 const slack = proxyActivities<Pick<Activities, 'publishIncidentMessage' | 'postIncidentThread' | 'sendDirectMessages'>>({
   startToCloseTimeout: '15 seconds',

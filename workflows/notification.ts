@@ -14,7 +14,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import { AWS_ACTIVITY_OPTIONS } from './activity-options.js';
 import { regulatorApproveUpdate, regulatorFactsUpdate, regulatorStateQuery } from './notification-definitions.js';
-import { failureReason } from './steps.js';
+import { failureReason } from './failure-reason.js';
 
 const acts = proxyActivities<Activities>(AWS_ACTIVITY_OPTIONS);
 // A submission may wait on a slow regulator endpoint; it is keyed, so a retry does not send twice.

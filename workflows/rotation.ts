@@ -7,6 +7,7 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   sleep,
   startChild,
@@ -14,16 +15,18 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
-import { GeneratorPolicy, type GeneratorPolicyInput } from '../domain/rotation/generator.js';
+import type { GeneratorPolicyInput } from '../domain/rotation/generator.js';
 import { kmsReplaceWorkflowId, kmsRotationWorkflowId, normaliseAlias, secretRotationWorkflowId } from '../domain/rotation/ids.js';
 import { checkDeletionWindowDays, checkRotationPeriodDays } from '../domain/rotation/limits.js';
 import type { ScheduledRotationInput } from '../domain/rotation/policy.js';
 import { STRATEGIES, type RotationStrategy } from '../domain/rotation/strategy.js';
-import { DEFAULT_CONFIRM_WITHIN, DEFAULT_GRACE, RetireOptions, type Consumer, type RotationTarget } from '../domain/rotation/target.js';
+import type { Consumer, RotationTarget } from '../domain/rotation/target.js';
+import { DEFAULT_CONFIRM_WITHIN, DEFAULT_GRACE } from '../domain/rotation/retire-defaults.js';
 import { parseDurationSeconds } from '../domain/duration.js';
 import type { ConsumerCheck, TargetEvidence } from '../activities/rotation-targets.js';
+import type { CheckedRotationOptions } from '../activities/rotation.js';
 import { AWS_ACTIVITY_OPTIONS } from './activity-options.js';
-import { failureReason } from './steps.js';
+import { failureReason } from './failure-reason.js';
 
 /**
  * The rotation engine's workflows. They decide; every AWS call is an activity in
@@ -32,6 +35,10 @@ import { failureReason } from './steps.js';
  */
 const aws = proxyActivities<Activities>(AWS_ACTIVITY_OPTIONS);
 // Creating a replacement key may scan the account's keys on a retry (see rotationCreateReplacementKey).
+// The four Secrets Manager steps are short, idempotent (keyed by the rotation's token) and run
+// back to back: as local activities they run in the worker that holds the workflow and are
+// recorded as markers in one workflow task, instead of a server round trip per step.
+const localAws = proxyLocalActivities<Activities>(AWS_ACTIVITY_OPTIONS);
 const slowAws = proxyActivities<Activities>({ ...AWS_ACTIVITY_OPTIONS, startToCloseTimeout: '2 minutes' });
 
 const now = () => new Date().toISOString();
@@ -116,6 +123,8 @@ export const secretRotationProgressQuery = defineQuery<{ phase: string; progress
  */
 export async function secretRotationWorkflow(input: SecretRotationInput): Promise<SecretRotationResult> {
   const info = workflowInfo();
+  const local = patched('rotation-local-steps');
+  const steps = local ? localAws : aws;
   const idempotencyKey = `${info.workflowId}/${info.firstExecutionRunId}`;
   const progress: ProgressEntry[] = [];
   let phase = 'preparing';
@@ -123,16 +132,19 @@ export async function secretRotationWorkflow(input: SecretRotationInput): Promis
   setHandler(secretRotationProgressQuery, () => ({ phase, progress }));
 
   if (!STRATEGIES.includes(input.strategy)) throw ApplicationFailure.nonRetryable(`strategy must be one of ${STRATEGIES.join(', ')}`, 'InvalidParameters');
-  const parsedPolicy = GeneratorPolicy.safeParse(input.generator ?? {});
-  if (!parsedPolicy.success) {
-    throw ApplicationFailure.nonRetryable(`generator: ${parsedPolicy.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 'InvalidParameters');
+  let checked: CheckedRotationOptions;
+  if (local) {
+    try {
+      checked = await localAws.rotationCheckOptions({ generator: input.generator, target: input.target, consumers: input.consumers, grace: input.grace, confirmWithin: input.confirmWithin });
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable(failureReason(err), 'InvalidParameters');
+    }
+  } else {
+    // Rotations started before 'rotation-local-steps' checked these in the workflow, before any
+    // command; they are in flight, so they passed. The activities apply the generator's defaults.
+    checked = { generator: (input.generator ?? {}) as CheckedRotationOptions['generator'], target: input.target, consumers: input.consumers };
   }
-  const generator = parsedPolicy.data;
-  const retireOptions = RetireOptions.safeParse({ target: input.target, consumers: input.consumers, grace: input.grace, confirmWithin: input.confirmWithin });
-  if (!retireOptions.success) {
-    throw ApplicationFailure.nonRetryable(`${retireOptions.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 'InvalidParameters');
-  }
-  const { target, consumers } = retireOptions.data;
+  const { generator, target, consumers } = checked;
   let setEvidence: TargetEvidence | undefined;
   record(`rotation of ${input.secretId} (${input.strategy}) requested by ${input.requestedBy ?? 'unknown'}${input.reason ? `: ${input.reason}` : ''}`);
 
@@ -142,7 +154,7 @@ export async function secretRotationWorkflow(input: SecretRotationInput): Promis
   let finished: Awaited<ReturnType<Activities['rotationFinishSecret']>>;
   try {
     phase = 'createSecret';
-    created = await aws.rotationCreateSecret({ ...options, secretId: input.secretId, force: input.force, minIntervalSeconds: input.minIntervalSeconds });
+    created = await steps.rotationCreateSecret({ ...options, secretId: input.secretId, force: input.force, minIntervalSeconds: input.minIntervalSeconds });
     if (created.recovered === 'cleaned') record(`removed stale AWSPENDING from version ${created.staleVersionId} (an earlier rotation that did not finish)`);
     if (created.recovered === 'resumed') record(`resuming: version ${created.versionId} of this rotation already exists`);
     if (created.recovered !== 'finished') {
@@ -151,18 +163,22 @@ export async function secretRotationWorkflow(input: SecretRotationInput): Promis
       // moves; without a target there is nothing to call (testSecret can still use `verifyUrl`).
       if (target) {
         phase = 'setSecret';
-        setEvidence = await aws.rotationSetSecret({ secretArn: created.secretArn, idempotencyKey, strategy: input.strategy, target });
+        // Cognito lists client secrets by id only: the ids held before setSecret go into history
+        // first (an ordinary activity, not a local one), so a retried setSecret, a failed test and
+        // the retirement can tell the new secret from the old ones (activities/rotation-cognito.ts).
+        const prior = target.kind === 'cognito-app-client' ? (await aws.rotationCognitoClientSecrets({ target })).clientSecretIds : undefined;
+        setEvidence = await steps.rotationSetSecret({ secretArn: created.secretArn, idempotencyKey, strategy: input.strategy, target, ...(prior ? { priorClientSecretIds: prior } : {}) });
         record(`setSecret: ${describeTarget(setEvidence)}`);
       } else record('setSecret: no target configured');
       phase = 'testSecret';
       try {
-        checks = (await aws.rotationTestSecret({ ...options, secretArn: created.secretArn, verifyUrl: input.verifyUrl })).checks;
+        checks = (await steps.rotationTestSecret({ ...options, secretArn: created.secretArn, verifyUrl: input.verifyUrl, current: created.current })).checks;
       } catch (err) {
         const reason = failureReason(err);
         phase = 'abandoning';
         // The target accepted the new credential in setSecret: it must not stay valid there.
-        if (target) await aws.rotationRevokeAtTarget({ secretArn: created.secretArn, versionId: created.versionId, strategy: input.strategy, target });
-        const abandoned = await aws.rotationAbandonPending({ secretArn: created.secretArn, idempotencyKey });
+        if (target) await steps.rotationRevokeAtTarget({ secretArn: created.secretArn, versionId: created.versionId, strategy: input.strategy, target, set: setEvidence });
+        const abandoned = await steps.rotationAbandonPending({ secretArn: created.secretArn, idempotencyKey });
         const message = `${reason}. AWSCURRENT is unchanged (version ${abandoned.currentVersionId}); the new version ${created.versionId} was ${abandoned.removed ? 'released from AWSPENDING' : 'not pending'}`;
         // A credential that cannot be rotated is a security problem of its own: it becomes an incident.
         if (patched('rotation-failure-incident')) await raiseRotationIncident(created.name, created.secretArn, message, record);
@@ -171,7 +187,7 @@ export async function secretRotationWorkflow(input: SecretRotationInput): Promis
       record(`testSecret passed: ${checks.join(', ')}`);
     }
     phase = 'finishSecret';
-    finished = await aws.rotationFinishSecret({ secretArn: created.secretArn, idempotencyKey, currentVersionId: created.currentVersionId });
+    finished = await steps.rotationFinishSecret({ secretArn: created.secretArn, idempotencyKey, currentVersionId: created.currentVersionId });
   } catch (err) {
     if (err instanceof ApplicationFailure) throw err;
     fail(err, `rotation of ${created?.name ?? input.secretId} ${phase === 'createSecret' ? 'refused or failed' : 'failed'} in ${phase}`);
@@ -196,6 +212,8 @@ export async function secretRotationWorkflow(input: SecretRotationInput): Promis
         retirement = { retired: false, reason: 'no target to revoke the previous credential at; it remains AWSPREVIOUS' };
       } else if (target.kind === 'https' && !target.revokeUrl) {
         retirement = { retired: false, reason: 'the HTTPS target has no revokeUrl: the previous credential stays valid there until removed' };
+      } else if (target.kind === 'cognito-app-client' && !setEvidence?.clientSecretId) {
+        retirement = { retired: false, reason: 'setSecret ran in an earlier run, so which Cognito client secret is the new one is not known here: delete the older one by hand' };
       } else {
         phase = 'grace';
         const graceMs = parseDurationSeconds(input.grace ?? DEFAULT_GRACE) * 1000;
@@ -205,7 +223,7 @@ export async function secretRotationWorkflow(input: SecretRotationInput): Promis
           await sleep(left);
         }
         phase = 'retiring';
-        const evidence = await aws.rotationRevokeAtTarget({ secretArn: created.secretArn, versionId: previous, strategy: input.strategy, target });
+        const evidence = await steps.rotationRevokeAtTarget({ secretArn: created.secretArn, versionId: previous, strategy: input.strategy, target, set: setEvidence });
         retirement = { retired: true, at: now(), evidence };
       }
     }
@@ -254,6 +272,10 @@ async function raiseRotationIncident(name: string, secretArn: string, reason: st
 
 function describeTarget(e: TargetEvidence): string {
   if (e.kind === 'https') return e.httpStatus ? `HTTPS target answered ${e.httpStatus}${e.changed ? '' : ' (already had it)'}` : 'HTTPS target has no revoke URL';
+  if (e.kind === 'cognito-app-client') {
+    if (e.deletedClientSecretIds) return `app client ${e.clientId}: ${e.deletedClientSecretIds.length ? `deleted client secret(s) ${e.deletedClientSecretIds.join(', ')}` : 'no client secret left to delete'}`;
+    return `app client ${e.clientId} holds the new value as client secret ${e.clientSecretId}${e.changed ? '' : ' (already)'}`;
+  }
   return e.apiKeyId ? `API key ${e.apiKeyId}${e.usagePlanIds ? ` in usage plan(s) ${e.usagePlanIds.join(', ') || '(none)'}` : ''}${e.changed ? '' : ' (already)'}` : 'no API key holds that credential';
 }
 

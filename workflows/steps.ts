@@ -1,4 +1,4 @@
-import { ActivityFailure, ApplicationFailure, proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, sleep, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import { startRegulatorNotifications } from './notification-start.js';
 import { rotateCertificateStep } from './certificate-step.js';
 import { blockIps, unblockIps, type BlockIpsOutput, type BlockIpsParams } from './waf-steps.js';
@@ -217,12 +217,4 @@ export async function compensateStep(step: PlannedStep, state: IncidentState): P
     default:
       return undefined;
   }
-}
-
-/** The operator-facing reason of a failed activity: the root ApplicationFailure's message. */
-export function failureReason(err: unknown): string {
-  let e: unknown = err;
-  while (e instanceof ActivityFailure && e.cause) e = e.cause;
-  if (e instanceof ApplicationFailure) return e.message;
-  return e instanceof Error ? e.message : String(e);
 }

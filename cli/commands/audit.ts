@@ -16,6 +16,7 @@ interface VerifyOptions {
   kms: boolean;
   json?: boolean;
   source: string;
+  requireAnchored?: boolean;
 }
 
 /** `bulwark audit verify <incident>`: exit 0 when the chain and its KMS anchors verify, 1 naming the first bad record. */
@@ -30,17 +31,20 @@ export function registerAuditCommands(program: Command): void {
     .option('--no-kms', 'do not check anchor signatures with KMS Verify')
     .option('--json', 'print the verification as JSON')
     .option('--source <file|s3>', 'verify the local audit file, or the copy in the Object Lock bucket (env BULWARK_AUDIT_S3_BUCKET)', 'file')
+    .option('--require-anchored', 'also fail when records follow the last KMS anchor (for a closed incident, whose last record is its closing anchor)')
     .action(async (id: string, o: VerifyOptions) => {
       const config = configFrom(globals(), o.dir ? { audit: { dir: o.dir } } : {});
       const incidentId = normaliseIncidentId(id);
       if (o.source !== 'file' && o.source !== 's3') throw usageError(`--source must be file or s3, got "${o.source}"`);
       if (o.source === 's3') return verifyFromS3(config, incidentId, o);
-      const v = await verifyAuditFile(config.audit.dir, incidentId, { kms: o.kms ? createAwsClients(config.aws).kms : undefined }).catch((err) => {
+      const v = await verifyAuditFile(config.audit.dir, incidentId, { kms: o.kms ? createAwsClients(config.aws).kms : undefined, signingKeyId: config.audit.signingKeyId }).catch((err) => {
         throw new CliError(`cannot verify the audit log of ${incidentId}: ${explain(err)}`);
       });
-      if (o.json) console.log(JSON.stringify({ ok: v.ok, exists: v.exists, file: v.file, records: v.records.length, chain: v.chain, anchors: v.anchors, summary: v.summary }, null, 2));
+      const ok = v.ok && !(o.requireAnchored && v.unanchored);
+      if (o.json) console.log(JSON.stringify({ ok, exists: v.exists, file: v.file, records: v.records.length, chain: v.chain, anchors: v.anchors, unanchored: v.unanchored ?? null, summary: v.summary }, null, 2));
       if (!v.exists) throw new CliError(`no audit log for ${incidentId} (looked for ${v.file})`);
       if (!v.ok) throw new CliError(v.summary);
+      if (!ok) throw new CliError(unanchoredError(v));
       if (!o.json) console.log(`${incidentId}: ${v.summary}\n  ${v.file}`);
     });
 }
@@ -77,7 +81,7 @@ export function registerReportCommand(program: Command): void {
       } finally {
         await client.connection.close().catch(() => undefined);
       }
-      const audit = await verifyAuditFile(config.audit.dir, incidentId, { kms: o.kms ? createAwsClients(config.aws).kms : undefined });
+      const audit = await verifyAuditFile(config.audit.dir, incidentId, { kms: o.kms ? createAwsClients(config.aws).kms : undefined, signingKeyId: config.audit.signingKeyId });
       const pack = buildEvidencePack(state, audit, new Date().toISOString());
       const text = o.format === 'json' ? `${JSON.stringify(pack, null, 2)}\n` : o.format === 'pdf' ? await renderEvidencePdf(pack) : renderEvidenceHtml(pack);
       if (o.out) {
@@ -99,12 +103,20 @@ async function verifyFromS3(config: Config, incidentId: string, o: VerifyOptions
   });
   const where = `s3://${store.bucket}/audit/${incidentId}/`;
   if (read.records.length === 0) throw new CliError(`no audit records for ${incidentId} in ${where}`);
-  const v = await verifyAuditLines(read.records, incidentId, { kms: o.kms ? clients.kms : undefined });
+  const v = await verifyAuditLines(read.records, incidentId, { kms: o.kms ? clients.kms : undefined, signingKeyId: config.audit.signingKeyId });
   const overwritten = read.overwritten.length
     ? `; ${read.overwritten.length} record object(s) written again (the locked originals were verified): ${read.overwritten.map((x) => `${x.key} (${x.versions} versions)`).join(', ')}`
     : '';
   const ok = v.ok && read.overwritten.length === 0;
-  if (o.json) console.log(JSON.stringify({ ok, source: where, records: v.records.length, chain: v.chain, anchors: v.anchors, overwritten: read.overwritten, summary: v.summary + overwritten }, null, 2));
+  if (o.json) console.log(JSON.stringify({ ok: ok && !(o.requireAnchored && v.unanchored), source: where, records: v.records.length, chain: v.chain, anchors: v.anchors, unanchored: v.unanchored ?? null, overwritten: read.overwritten, summary: v.summary + overwritten }, null, 2));
   if (!ok) throw new CliError(v.summary + overwritten);
+  if (o.requireAnchored && v.unanchored) throw new CliError(unanchoredError(v));
   if (!o.json) console.log(`${incidentId}: ${v.summary}\n  ${where}`);
+}
+
+/** `--require-anchored` failing: which records no KMS signature covers. */
+function unanchoredError(v: { unanchored?: { fromSeq: number; toSeq: number }; anchors: unknown[]; summary: string }): string {
+  const u = v.unanchored!;
+  const which = u.toSeq > u.fromSeq ? `records ${u.fromSeq}–${u.toSeq} are` : `record ${u.fromSeq} is`;
+  return v.anchors.length === 0 ? `no KMS anchor covers the audit chain (--require-anchored): ${v.summary}` : `${which} not covered by a KMS anchor (--require-anchored): ${v.summary}`;
 }

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { ACTION_PERMISSIONS, policyFor } from '../../domain/iam-policy.js';
+import { ACTION_PERMISSIONS, policyFor, ROTATION_TARGET_PERMISSIONS } from '../../domain/iam-policy.js';
 import { formatPlaybookError } from '../../domain/playbooks/load.js';
 import { loadPlaybooks, playbookFiles, SHIPPED_PLAYBOOKS_DIR } from '../../intake/playbook-catalog.js';
 import { configFrom, type GlobalOptions } from '../context.js';
@@ -12,6 +12,7 @@ interface PolicyOptions {
   config?: boolean;
   requireClientTag?: boolean;
   out?: string;
+  rotationTarget?: string[];
 }
 
 /** `bulwark iam policy`: the least-privilege IAM policy for the worker, from the playbooks in use. */
@@ -27,8 +28,12 @@ export function registerIamCommands(program: Command): void {
     .option('--config', 'also grant what the configuration enables: payload codec key, audit signing key, audit S3 bucket')
     .option('--require-client-tag', 'confine API key and secret changes to resources tagged with the client tag (aws:ResourceTag)')
     .option('--out <file>', 'write the policy to this file instead of stdout')
+    .option('--rotation-target <kind>', `also grant what a rotation setSecret target calls (${Object.keys(ROTATION_TARGET_PERMISSIONS).join(' | ')}; repeatable)`, (v: string, prev: string[] = []) => [...prev, v])
     .action(async (o: PolicyOptions) => {
       if (o.account !== '*' && !/^\d{12}$/.test(o.account)) throw usageError(`--account must be a 12-digit AWS account id or *, got "${o.account}"`);
+      const kinds = Object.keys(ROTATION_TARGET_PERMISSIONS);
+      const badKind = o.rotationTarget?.find((k) => !kinds.includes(k));
+      if (badKind) throw usageError(`--rotation-target must be one of ${kinds.join(', ')}, got "${badKind}"`);
       const config = configFrom(globals());
       const dir = o.playbooks ?? config.playbooks.dir ?? SHIPPED_PLAYBOOKS_DIR;
       let files: string[];
@@ -43,6 +48,7 @@ export function registerIamCommands(program: Command): void {
         account: o.account,
         clientTag: config.aws.clientTag,
         requireClientTag: o.requireClientTag,
+        rotationTargets: o.rotationTarget as (keyof typeof ROTATION_TARGET_PERMISSIONS)[] | undefined,
         ...(o.config ? { codecKeyId: config.codec.enabled ? config.codec.kmsKeyId : undefined, auditSigningKeyId: config.audit.signingKeyId, auditBucket: config.audit.s3Bucket } : {}),
       });
       if (!result.ok) throw new CliError(`no IAM permissions are declared for action(s) ${result.unknown.join(', ')} (domain/iam-policy.ts); known: ${Object.keys(ACTION_PERMISSIONS).join(', ')}`);

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import type { WorkflowHandle } from '@temporalio/client';
-import { decodeMapFromPayloads } from '@temporalio/common/lib/internal-non-workflow/codec-helpers.js';
 import type { Alert } from '../../domain/alert.js';
 import { operatorAlert as buildOperatorAlert, OperatorAlertError, type OperatorIncident } from '../../domain/operator-alert.js';
 import { parseDurationSeconds } from '../../domain/duration.js';
 import { parseSetting } from '../../domain/approval-changes.js';
 import { normaliseIncidentId } from '../../domain/fingerprint.js';
-import type { IncidentMemo } from '../../domain/incident.js';
 import { createDeliverer } from '../../intake/app.js';
+import { listIncidents } from '../../intake/incident-list.js';
 import { createLogger } from '../../telemetry/logger.js';
 import { abortUpdate, approveUpdate, containUpdate, extendUpdate, rejectUpdate, resolveUpdate, retryUpdate, skipUpdate, stateQuery } from '../../workflows/definitions.js';
 import { clientFor, configFrom, operator, type GlobalOptions } from '../context.js';
@@ -30,8 +29,6 @@ export function operatorAlert(o: OpenOptions): Alert {
 }
 
 /** Temporal's WorkflowExecutionStatus codes, as `incident list` shows closed runs. */
-const RUNNING = 1;
-const CLOSED_STATUS: Record<number, string> = { 2: 'resolved', 3: 'failed', 4: 'canceled', 5: 'terminated', 6: 'continued', 7: 'timed-out' };
 
 export function registerIncidentCommands(program: Command): void {
   const globals = () => program.opts<GlobalOptions>();
@@ -81,38 +78,13 @@ export function registerIncidentCommands(program: Command): void {
       const client = await clientFor(config);
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit < 1) throw usageError('--limit must be a positive whole number');
-      const query = `WorkflowType = 'incidentWorkflow'${o.all ? '' : ` AND ExecutionStatus = 'Running'`}`;
-      const rows = [];
-      let unreadable = 0;
+      let listed;
       try {
-        // Raw visibility pages, memos decoded one by one: an incident whose memo this client cannot
-        // decode (encrypted under a codec key it lacks) is counted, not fatal to the whole list.
-        let nextPageToken: Uint8Array | undefined;
-        do {
-          const page = await client.workflowService.listWorkflowExecutions({ namespace: config.temporal.namespace, query, pageSize: Math.min(limit, 100), nextPageToken });
-          for (const wf of page.executions ?? []) {
-            if (rows.length >= limit) break;
-            let memo: Partial<IncidentMemo> = {};
-            try {
-              memo = ((await decodeMapFromPayloads(client.options.loadedDataConverter, wf.memo?.fields)) ?? {}) as Partial<IncidentMemo>;
-            } catch {
-              unreadable++;
-            }
-            const closed = CLOSED_STATUS[wf.status ?? 0];
-            rows.push({
-              id: wf.execution?.workflowId ?? '?',
-              status: wf.status === RUNNING ? (memo.status ?? 'unknown') : (closed ?? 'unknown'),
-              type: memo.type ?? '?',
-              severity: memo.severity ?? '?',
-              subject: memo.subject ?? '',
-              opened: wf.startTime?.seconds ? new Date(Number(wf.startTime.seconds) * 1000).toISOString() : '',
-            });
-          }
-          nextPageToken = page.nextPageToken?.length && rows.length < limit ? page.nextPageToken : undefined;
-        } while (nextPageToken);
+        listed = await listIncidents(client, { all: o.all, limit });
       } catch (err) {
         throw new CliError(explain(err, { temporalAddress: config.temporal.address }));
       }
+      const { rows, unreadable } = listed;
       if (unreadable) console.error(`bulwark: ${unreadable} incident(s) have memos this client cannot decode (payload codec key?); shown without details`);
       console.log(o.json ? JSON.stringify(rows, null, 2) : renderList(rows));
     });

@@ -9,7 +9,8 @@ import { kmsReplaceWorkflowId, kmsRotationWorkflowId, normaliseAlias, secretRota
 import { checkDeletionWindowDays, checkRotationPeriodDays } from '../../domain/rotation/limits.js';
 import { STRATEGIES, type RotationStrategy } from '../../domain/rotation/strategy.js';
 import { KEY_PAIR_ALGORITHMS } from '../../domain/rotation/keypair.js';
-import { parseConsumerArg, type RotationTarget } from '../../domain/rotation/target.js';
+import { CognitoAppClientTarget, parseConsumerArg, type RotationTarget } from '../../domain/rotation/target.js';
+import { cognitoGeneratorProblem } from '../../domain/rotation/cognito-secret.js';
 import type {
   DeletionDecision,
   KeyReplaceState,
@@ -204,6 +205,7 @@ interface SecretOptions {
   revokeUrl?: string;
   apiKeyTarget?: boolean;
   usagePlan?: string[];
+  cognitoClient?: string;
   consumer?: string[];
   grace?: string;
   confirmWithin?: string;
@@ -212,14 +214,16 @@ interface SecretOptions {
 
 /** The setSecret target and retirement options from the command line (checked again by the workflow). */
 function retireOptions(o: SecretOptions): Pick<SecretRotationInput, 'target' | 'consumers' | 'grace' | 'confirmWithin'> {
-  if (o.apiKeyTarget && o.setUrl) throw usageError('--api-key-target and --set-url name two different targets; choose one');
+  if ([o.apiKeyTarget, o.setUrl, o.cognitoClient].filter(Boolean).length > 1) throw usageError('--api-key-target, --set-url and --cognito-client name different targets; choose one');
   if (o.revokeUrl && !o.setUrl) throw usageError('--revoke-url needs --set-url (the HTTPS target it belongs to)');
   if (o.usagePlan?.length && !o.apiKeyTarget) throw usageError('--usage-plan needs --api-key-target');
   const target: RotationTarget | undefined = o.apiKeyTarget
     ? { kind: 'apigateway-key', ...(o.usagePlan?.length ? { usagePlanIds: o.usagePlan } : {}) }
     : o.setUrl
       ? { kind: 'https', url: o.setUrl, ...(o.revokeUrl ? { revokeUrl: o.revokeUrl } : {}) }
-      : undefined;
+      : o.cognitoClient
+        ? cognitoTargetArg(o.cognitoClient)
+        : undefined;
   let consumers;
   try {
     consumers = o.consumer?.map(parseConsumerArg);
@@ -236,6 +240,14 @@ function retireOptions(o: SecretOptions): Pick<SecretRotationInput, 'target' | '
     }
   }
   return { target, consumers, grace: o.grace, confirmWithin: o.confirmWithin };
+}
+
+/** `--cognito-client <userPoolId>/<clientId>`; a generator given with it must make values Cognito accepts. */
+function cognitoTargetArg(text: string): RotationTarget {
+  const [userPoolId, clientId, ...rest] = text.split('/');
+  const r = CognitoAppClientTarget.safeParse({ kind: 'cognito-app-client', userPoolId, clientId });
+  if (rest.length || !r.success) throw usageError(`--cognito-client: expected <userPoolId>/<clientId> (e.g. eu-west-1_AbCdEf123/1example23456789), got "${text}"${r.success ? '' : `: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`}`);
+  return r.data;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -258,6 +270,7 @@ export function registerRotateCommands(program: Command): void {
 Examples:
   bulwark rotate secret prod/payments/db --strategy alternating-users --wait
   bulwark rotate secret prod/partner/key --token --api-key-target --consumer gw=https://gw.internal/credential-version --grace 1h --wait
+  bulwark rotate secret prod/tpp/cognito --cognito-client eu-west-1_AbC123/1example23456789 --grace 1h --wait
   bulwark rotate key alias/data-key                      on-demand rotation of a symmetric key
   bulwark rotate key alias/signing --replace --grace 1h  new key behind the alias; old one kept 1h
   bulwark rotate approve-deletion alias/signing --as bob
@@ -314,6 +327,7 @@ Examples:
     .option('--verify-url <url>', 'testSecret presents the new credential to this URL (2xx = accepted)')
     .option('--api-key-target', 'setSecret: the credential is an API Gateway API key value; a new key joins the old key\'s usage plans, the old key is disabled when retired')
     .option('--usage-plan <id>', 'with --api-key-target: also join this usage plan (repeatable)', collect)
+    .option('--cognito-client <pool/client>', 'setSecret: the credential is a Cognito app client secret (<userPoolId>/<clientId>); the new value is added as its second secret, the old one deleted when retired (default generator: 48 letters and digits)')
     .option('--set-url <url>', 'setSecret: POST the new credential to this HTTPS endpoint (JSON {secret, versionId, username, credential}; Idempotency-Key = version id)')
     .option('--revoke-url <url>', 'with --set-url: POST {versionId} of the previous credential here to retire it')
     .option('--consumer <name=url>', 'a consumer probe answering {"versionId": …}; all must report the new version before the old credential is retired (repeatable)', collect)
@@ -336,6 +350,8 @@ Examples:
         reason: o.reason,
         requestedBy: operator(o.as),
       };
+      const cognitoProblem = input.target?.kind === 'cognito-app-client' && input.generator ? cognitoGeneratorProblem(GeneratorPolicy.parse(input.generator)) : undefined;
+      if (cognitoProblem) throw usageError(`--cognito-client: ${cognitoProblem}`);
       const config = configFrom(globals());
       const client = await clientFor(config);
       const s = await startSecretRotation(client, config.temporal.taskQueue, input).catch((err) => {

@@ -61,7 +61,8 @@ function charsOf(c: CharacterClass, exclude: string): string {
   return [...CHARACTER_CLASSES[c]].filter((ch) => !exclude.includes(ch)).join('');
 }
 
-function alphabetOf(p: GeneratorPolicy): string {
+/** The characters a password or token policy draws from. */
+export function alphabetOf(p: GeneratorPolicy): string {
   if (p.kind === 'token') return [...TOKEN_ALPHABET].filter((ch) => !p.exclude.includes(ch)).join('');
   return enabledClasses(p).map((c) => charsOf(c, p.exclude)).join('');
 }

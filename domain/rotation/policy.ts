@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseDurationSeconds } from '../duration.js';
 import { canonicalJson } from '../fingerprint.js';
 import { fieldPath } from '../yaml-file.js';
+import { cognitoGeneratorProblem } from './cognito-secret.js';
 import { GeneratorPolicy } from './generator.js';
 import { rotationScheduleId } from './ids.js';
 import { checkDeletionWindowDays, MIN_SECRET_WRITE_INTERVAL_SECONDS } from './limits.js';
@@ -88,6 +89,10 @@ export const RotationPolicy = z
         if (end <= start) ctx.addIssue({ code: 'custom', path: ['window'], message: 'the window must end after it starts (same UTC day)' });
       }
       if (p.jitter && seconds(p.jitter) >= every) ctx.addIssue({ code: 'custom', path: ['jitter'], message: 'jitter must be shorter than the cadence' });
+    }
+    if ('secret' in p.target && p.target.setSecret?.kind === 'cognito-app-client' && p.target.generator) {
+      const problem = cognitoGeneratorProblem(p.target.generator);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['target', 'generator'], message: problem });
     }
     if ('secret' in p.target && 'every' in p.cadence && seconds(p.cadence.every) < (p.target.minIntervalSeconds ?? MIN_SECRET_WRITE_INTERVAL_SECONDS)) {
       ctx.addIssue({ code: 'custom', path: ['cadence', 'every'], message: 'more often than the secret may be written (10 minutes)' });

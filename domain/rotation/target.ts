@@ -12,6 +12,11 @@ import { DurationText } from '../schemas.js';
  *   - `https`: POST the pending credential to an endpoint of the system (JSON, Idempotency-Key =
  *     the version id) — for a key-pair secret only its public key; `revokeUrl` is called with the
  *     previous version id when it is retired.
+ *   - `cognito-app-client`: the secret's credential is an Amazon Cognito app client secret. The
+ *     pending value is added to the client as its second client secret (AddUserPoolClientSecret;
+ *     a client holds at most two), and the secrets it held before are deleted when retired. Which
+ *     secret is whose is told apart by ids only (Cognito never lists values): see
+ *     activities/rotation-cognito.ts.
  *
  * Retiring the previous credential is its own phase after finishSecret: consumers (HTTPS probes
  * answering `{"versionId": …}` with the version they use) must all report the new version, then the
@@ -32,8 +37,14 @@ export const HttpsTarget = z.strictObject({
   revokeUrl: url.optional(),
 });
 
-export const RotationTarget = z.discriminatedUnion('kind', [ApiGatewayKeyTarget, HttpsTarget], {
-  error: 'expected { kind: apigateway-key } or { kind: https, url }',
+export const CognitoAppClientTarget = z.strictObject({
+  kind: z.literal('cognito-app-client'),
+  userPoolId: z.string().max(55).regex(/^[\w-]+_[0-9a-zA-Z]+$/, 'expected a user pool id like eu-west-1_AbCdEf123'),
+  clientId: z.string().max(128).regex(/^[\w+]+$/, 'expected an app client id (letters, digits, _ and +)'),
+});
+
+export const RotationTarget = z.discriminatedUnion('kind', [ApiGatewayKeyTarget, HttpsTarget, CognitoAppClientTarget], {
+  error: 'expected { kind: apigateway-key }, { kind: https, url } or { kind: cognito-app-client, userPoolId, clientId }',
 });
 export type RotationTarget = z.infer<typeof RotationTarget>;
 
@@ -53,8 +64,7 @@ export const RetireOptions = z.strictObject({
 });
 export type RetireOptions = z.infer<typeof RetireOptions>;
 
-export const DEFAULT_GRACE = '1h';
-export const DEFAULT_CONFIRM_WITHIN = '1h';
+export { DEFAULT_CONFIRM_WITHIN, DEFAULT_GRACE } from './retire-defaults.js';
 
 /** The probe answer: which version the consumer uses. Anything else is "not confirmed", with why. */
 export function readProbe(status: number, body: string, expectedVersionId: string): { confirmed: boolean; reported?: string; why?: string } {

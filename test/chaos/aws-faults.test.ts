@@ -14,7 +14,7 @@ import { stateQuery } from '../../workflows/definitions.js';
 import { startFakeSlack, type FakeSlack } from '../support/fake-slack.js';
 import { FaultProxy, motoControlApi, slackMayDropResponse } from '../support/fault-proxy.js';
 import { runCli, startHarness, testConfig, type Harness } from '../support.js';
-import { auditChainOutcome, driveToEnd, FULL, fullAlert, incidentTally, mergeOutcomes, recordResult, SCALE, SCENARIOS, scenarioConfig, SEED, type Driven } from './support.js';
+import { auditChainOutcome, driveToEnd, FULL, fullAlert, incidentTally, mergeOutcomes, recordResult, SCALE, SCENARIOS, scenarioConfig, SEED, stepsRecordedOnce, type Driven } from './support.js';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 
 // Injected faults make every activity retry loud; keep the SDK's own log to errors in chaos runs.
@@ -77,7 +77,7 @@ describe(`chaos: built-in playbooks under ${RATE * 100}% injected AWS and Slack 
 
     for (const inc of incidents) {
       if (!inc.done) inc.outcome.problems.push(`${inc.run.playbook} ${inc.workflowId} did not finish: ${inc.state?.status} ${inc.state?.attention ?? ''}`);
-      inc.outcome = mergeOutcomes(inc.outcome, await inc.run.final(), await auditChainOutcome(h.client, auditDir, inc.workflowId));
+      inc.outcome = mergeOutcomes(inc.outcome, stepsRecordedOnce(inc.state), await inc.run.final({ client: h.client, state: inc.state }), await auditChainOutcome(h.client, auditDir, inc.workflowId));
     }
     // Slack: one incident message each (posted once, then updated in place), despite the faults.
     const deadline = Date.now() + 60_000;

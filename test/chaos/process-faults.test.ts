@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import type { Worker } from '@temporalio/worker';
@@ -19,10 +19,29 @@ import { freePort, startTemporal, type RunningServer } from '../../devstack/serv
 import { createDeliverer } from '../../intake/app.js';
 import { connectClient } from '../../intake/temporal-client.js';
 import { createLogger } from '../../telemetry/logger.js';
+import { workflowBundle } from '../../worker/bundle.js';
 import { createBulwarkWorker } from '../../worker/worker.js';
 import { resolveUpdate, stateQuery } from '../../workflows/definitions.js';
+import { ledgerWorkflowId } from '../../workflows/waf-block-definitions.js';
 import { runCli, startHarness, testConfig, uniqueId, type Harness, waitFor } from '../support.js';
-import { auditChainOutcome, boundaryRuns, driveToEnd, FULL, fullAlert, incidentTally, mergeOutcomes, recordResult, SCALE, SCENARIOS, type Driven } from './support.js';
+import {
+  auditChainOutcome,
+  boundaryRuns,
+  driveToEnd,
+  emptyOutcome,
+  FULL,
+  fullAlert,
+  incidentTally,
+  mergeOutcomes,
+  recordResult,
+  SCALE,
+  SCENARIOS,
+  scenarioEnv,
+  stepsRecordedOnce,
+  type Boundary,
+  type Driven,
+  type Scenario,
+} from './support.js';
 import { DefaultLogger, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
 
 // Injected faults make every activity retry loud; keep the SDK's own log to errors in chaos runs.
@@ -58,75 +77,171 @@ async function killHard(child: ChildProcess): Promise<void> {
   await gone;
 }
 
-/** How often a run's activity was attempted more than once: proof the killed attempt was retried. */
-async function retried(h: Harness, workflowId: string): Promise<boolean> {
-  const history = await h.client.workflow.getHandle(workflowId).fetchHistory();
-  return history.events!.some((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
+/** Runs `fn` over `items`, at most `limit` at a time, keeping their order in the result. */
+async function inParallel<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+/** Where a run's child worker hung (test/chaos/boundary-worker.ts, key `*`). */
+interface Reached {
+  activity: string;
+  when: string;
+  workflowId: string;
+  workflowType: string;
+}
+
+interface BoundaryRun extends Driven {
+  boundary: string;
+  reached?: Reached;
+  /** Seconds from the run's start to each phase's end, for the results' detail. */
+  phases: Record<string, number>;
+}
+
+function readReached(file: string): Reached | undefined {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Reached;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the boundary's activity was attempted again in that workflow: proof the killed attempt was retried. */
+async function retried(h: Harness, workflowId: string, activity: string): Promise<boolean> {
+  const events = (await h.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const scheduled = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity).map((e) => String(e.eventId)));
+  return events.some((e) => scheduled.has(String(e.activityTaskStartedEventAttributes?.scheduledEventId)) && (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
+}
+
+/** Polls `check` every second (each is a history fetch) until it holds or `timeoutMs` passes. */
+async function holdsWithin(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  for (const deadline = Date.now() + timeoutMs; ; await new Promise((r) => setTimeout(r, 1000))) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+  }
+}
+
+/**
+ * One boundary, one run: its own incident on a task queue of its own, served by its own worker
+ * process, which hangs at the boundary (in the incident or in a workflow the incident started on
+ * that queue) and gets SIGKILL there; then a fresh worker on the queue must finish the incident.
+ */
+async function boundaryRun(h: Harness, auditDir: string, bundlePath: string, scenario: Scenario, boundary: Boundary): Promise<BoundaryRun> {
+  const started = Date.now();
+  const label = `${scenario.playbook}: ${boundary.when} ${boundary.activity}`;
+  const dir = mkdtempSync(join(inject('scratchDir'), 'chaos-boundary-'));
+  const { env, overrides } = scenarioEnv(join(dir, 'env'));
+  const config = testConfig({ audit: { dir: auditDir }, ...overrides });
+  const run = await scenario.prepare(h.aws, env);
+  const parsed = parseAlert(fullAlert(run));
+  if (!parsed.ok) throw new Error(`bad chaos alert: ${JSON.stringify(parsed.errors)}`);
+  const { workflowId } = await createDeliverer(config, h.client, createLogger('silent')).deliver(parsed.value);
+  const inc: BoundaryRun = { workflowId, run, boundary: label, outcome: emptyOutcome(), done: false, phases: {} };
+  const phase = (name: string) => (inc.phases[name] = Math.round((Date.now() - started) / 100) / 10);
+  phase('started');
+  const fail = (problem: string) => inc.outcome.problems.push(problem);
+  const ledgerId = ledgerWorkflowId(env.ipSetName);
+
+  const markerDir = join(dir, 'markers');
+  mkdirSync(markerDir);
+  const marker = join(markerDir, 'run.json');
+  const child = spawnTsx(['test/chaos/boundary-worker.ts'], {
+    TEMPORAL_ADDRESS: config.temporal.address,
+    AWS_ENDPOINT_URL: config.aws.endpoint!,
+    BULWARK_TASK_QUEUE: config.temporal.taskQueue,
+    BULWARK_AUDIT_DIR: auditDir,
+    BULWARK_CRL_DIR: env.crlDir,
+    BULWARK_WAF_IP_SET: env.ipSetName,
+    KILL_PLAN: JSON.stringify({ '*': boundary }),
+    MARKER_DIR: markerDir,
+    WORKFLOW_BUNDLE: bundlePath,
+  });
+  const childGone = () => child.exitCode !== null || child.signalCode !== null;
+  child.stdout?.once('data', () => phase('workerReady'));
+  // Approvals and resolutions that come before the boundary are given while the child runs. A
+  // boundary in a workflow the incident started (the IP-set ledger) may come after the incident is done.
+  await driveToEnd(h.client, [inc], { timeoutMs: 150_000, until: () => existsSync(marker) || childGone() });
+  await waitFor(() => existsSync(marker) || childGone(), 'the boundary', 30_000).catch(() => undefined);
+  const reachedIt = existsSync(marker);
+  const exitedEarly = childGone();
+  await killHard(child);
+  phase('killed');
+  const worker = reachedIt ? (await createBulwarkWorker({ config, clients: h.aws })).worker : undefined;
+  const running = worker?.run();
+  try {
+    if (!reachedIt) {
+      fail(`never reached its boundary (${exitedEarly ? `the worker exited with ${child.exitCode ?? child.signalCode}` : `incident ${inc.state?.status}`})`);
+      return inc;
+    }
+    // The marker is written, not renamed into place: read it once it parses.
+    await waitFor(() => readReached(marker) !== undefined, 'a complete marker', 5_000);
+    const reached = readReached(marker)!;
+    inc.reached = reached;
+    // The kill is this run's: the boundary was reached in its incident or in a workflow it started.
+    const parent = reached.workflowId === workflowId ? workflowId : (await h.client.workflow.getHandle(reached.workflowId).describe().catch(() => undefined))?.parentExecution?.workflowId;
+    if (parent !== workflowId && reached.workflowId !== ledgerId) fail(`the boundary was reached in ${reached.workflowType} ${reached.workflowId}, which this incident did not start`);
+
+    inc.done = false;
+    await driveToEnd(h.client, [inc], { timeoutMs: FULL ? 300_000 : 150_000 });
+    phase('finished');
+    if (!inc.done) fail(`did not finish (${inc.state?.status} ${inc.state?.attention ?? ''})`);
+    // The ledger is not awaited by the incident: its killed attempt is retried once its 60 s start-to-close timeout has run out.
+    const wasRetried = await holdsWithin(() => retried(h, reached.workflowId, boundary.activity), 100_000);
+    if (!wasRetried) fail(`${boundary.activity} was not retried in ${reached.workflowType} ${reached.workflowId} after the kill`);
+    inc.outcome = mergeOutcomes(inc.outcome, stepsRecordedOnce(inc.state), await run.final({ client: h.client, state: inc.state }), await auditChainOutcome(h.client, auditDir, workflowId));
+    phase('checked');
+    return inc;
+  } finally {
+    inc.outcome.problems = inc.outcome.problems.map((p) => `${label}: ${p}`);
+    await h.client.workflow.getHandle(ledgerId).terminate('chaos run over').catch(() => undefined);
+    if (worker?.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    phase('done');
+  }
 }
 
 describe('chaos: kill -9 the worker at step boundaries', () => {
-  const runs = boundaryRuns(FULL ? undefined : 4);
+  const runs = boundaryRuns(FULL);
+  // Most of a run is waiting out the killed attempt's start-to-close timeout, so runs overlap.
+  // In `npm test` other files run beside this one on two cores: eight worker processes at once timed
+  // out twice in eight runs on a loaded machine, so four at a time.
+  const parallel = FULL ? 6 : 4;
 
-  it(`${runs.length} runs (one per playbook step boundary) each finish once, with the right AWS state and a valid audit chain`, async () => {
+  it(`${runs.length} runs (one per playbook step boundary, each its own worker process) each finish once, with the right AWS state and a valid audit chain`, async () => {
     const auditDir = mkdtempSync(join(inject('scratchDir'), 'chaos-audit-'));
-    const markerDir = mkdtempSync(join(inject('scratchDir'), 'chaos-markers-'));
-    const config = testConfig({ audit: { dir: auditDir } });
-    const h = await startHarness({ config, worker: false });
+    const h = await startHarness({ config: testConfig({ audit: { dir: auditDir } }), worker: false });
     open.push(h);
-    const deliverer = createDeliverer(config, h.client, createLogger('silent'));
-
-    // Every run is its own incident with its own boundary; all wait for a worker until the child starts.
-    const incidents: (Driven & { boundary: string })[] = [];
-    const plan: Record<string, { activity: string; when: 'before' | 'after' }> = {};
-    for (const { scenario, boundary } of runs) {
-      const run = await scenario.prepare(h.aws);
-      const parsed = parseAlert(fullAlert(run));
-      if (!parsed.ok) throw new Error(`bad chaos alert: ${JSON.stringify(parsed.errors)}`);
-      const { workflowId } = await deliverer.deliver(parsed.value);
-      plan[workflowId] = boundary;
-      incidents.push({ workflowId, run, boundary: `${scenario.playbook}: ${boundary.when} ${boundary.activity}`, outcome: { problems: [], duplicates: 0 }, done: false });
-    }
-
-    const child = spawnTsx(['test/chaos/boundary-worker.ts'], {
-      TEMPORAL_ADDRESS: config.temporal.address,
-      AWS_ENDPOINT_URL: config.aws.endpoint!,
-      BULWARK_TASK_QUEUE: config.temporal.taskQueue,
-      BULWARK_AUDIT_DIR: auditDir,
-      KILL_PLAN: JSON.stringify(plan),
-      MARKER_DIR: markerDir,
-    });
-    const atBoundary = () => incidents.every((i) => existsSync(join(markerDir, i.workflowId)));
-    // Approvals and resolutions that come before a boundary are given while the child runs.
-    await driveToEnd(h.client, incidents, { timeoutMs: 150_000, until: atBoundary });
-    const missing = incidents.filter((i) => !existsSync(join(markerDir, i.workflowId))).map((i) => `${i.boundary} (${i.state?.status})`);
-    expect(missing, 'incidents that never reached their boundary').toEqual([]);
-    await killHard(child);
-
-    const recovered = await startHarness({ config });
-    open.push(recovered);
-    for (const i of incidents) i.done = false;
-    await driveToEnd(h.client, incidents, { timeoutMs: FULL ? 300_000 : 150_000 });
-
-    for (const inc of incidents) {
-      if (!inc.done) inc.outcome.problems.push(`${inc.boundary}: did not finish (${inc.state?.status} ${inc.state?.attention ?? ''})`);
-      inc.outcome = mergeOutcomes(inc.outcome, await inc.run.final(), await auditChainOutcome(h.client, auditDir, inc.workflowId));
-      if (!(await retried(h, inc.workflowId))) inc.outcome.problems.push(`${inc.boundary}: no activity was retried after the kill`);
-      inc.outcome.problems = inc.outcome.problems.map((p) => (p.startsWith(inc.boundary) ? p : `${inc.boundary}: ${p}`));
-    }
+    // One bundle for every child worker (and this process's recovery workers): bundling is the costly part of a worker start.
+    const bundling = Date.now();
+    const bundlePath = join(inject('scratchDir'), `${uniqueId('chaos-bundle')}.js`);
+    writeFileSync(bundlePath, (await workflowBundle()).code);
+    const started = Date.now();
+    const bundleSeconds = Math.round((started - bundling) / 1000);
+    const incidents = await inParallel(runs, parallel, ({ scenario, boundary }) => boundaryRun(h, auditDir, bundlePath, scenario, boundary));
     const cli = await runCli(h, ['audit', 'verify', incidents[0]!.workflowId, '--no-kms'], { BULWARK_AUDIT_DIR: auditDir });
     const { problems, ...tally } = incidentTally(incidents);
     recordResult({
       suite: 'worker kill -9 at step boundaries',
       ...tally,
-      faultsInjected: 1,
+      faultsInjected: incidents.filter((i) => i.reached).length,
       lostAlerts: 0,
       fuzzInputs: 0,
-      notes: 'one SIGKILL with every run at its own boundary',
-      detail: { boundaries: incidents.map((i) => i.boundary), problems },
+      notes: `one worker process and one SIGKILL per boundary, ${parallel} runs at a time, ${Math.round((Date.now() - started) / 1000)} s`,
+      detail: { bundleSeconds, boundaries: incidents.map((i) => ({ boundary: i.boundary, reachedIn: i.reached?.workflowType, seconds: i.phases })), problems },
     });
     expect(problems).toEqual([]);
+    expect(tally.duplicates).toBe(0);
     expect(cli.code, cli.stderr).toBe(0);
-  }, 600_000);
+  }, FULL ? 1_500_000 : 600_000);
 });
 
 describe('chaos: the Temporal dev server is killed and restarted mid-incident', () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LocalHttpServer } from './local-http-server.js';
 
 /**
  * A small, real consent store for tests (the contract in docs/consents.md), on 127.0.0.1 and a free
@@ -39,7 +39,7 @@ interface Fault {
   on?: 'list' | 'revoke';
 }
 
-export class ConsentStoreServer {
+export class ConsentStoreServer extends LocalHttpServer {
   readonly token = `cs-${randomBytes(24).toString('base64url')}`;
   readonly requests: LoggedRequest[] = [];
   readonly consents = new Map<string, StoredConsent>();
@@ -50,36 +50,15 @@ export class ConsentStoreServer {
   private readonly answers = new Map<string, { consentId: string; status: number; body: unknown }>();
   private readonly faults: Fault[] = [];
   private holdAfter?: number;
-  private server?: Server;
-  private baseUrl = '';
   /** Requests being held (their sockets open, no answer). */
   held = 0;
 
-  get url(): string {
-    return this.baseUrl;
-  }
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        try {
-          this.handle(req, Buffer.concat(chunks).toString('utf8'), res);
-        } catch (err) {
-          this.send(res, 500, { error: (err as Error).message });
-        }
-      });
-    });
-    this.server.keepAliveTimeout = 1000;
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.baseUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this.baseUrl;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  protected onRequest(req: IncomingMessage, body: string, res: ServerResponse): void {
+    try {
+      this.handle(req, body, res);
+    } catch (err) {
+      this.send(res, 500, { error: (err as Error).message });
+    }
   }
 
   /** Adds `count` consents for a client; PSU ids cycle through `psus` distinct values. Returns their ids. */

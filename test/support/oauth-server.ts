@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LocalHttpServer } from './local-http-server.js';
 
 /**
  * A small, real OAuth 2.0 authorization server for tests, on 127.0.0.1 and a free port:
@@ -28,10 +28,8 @@ interface Fault {
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
-export class OAuthTestServer {
+export class OAuthTestServer extends LocalHttpServer {
   readonly requests: RecordedRequest[] = [];
-  private server?: Server;
-  private baseUrl = '';
   private readonly clients = new Map<string, { secret: string; status: 'active' | 'disabled' }>();
   private readonly tokens = new Map<string, { clientId: string; type: string; active: boolean }>();
   private readonly faults: Fault[] = [];
@@ -45,31 +43,13 @@ export class OAuthTestServer {
   /** When true, /revoke answers 200 but revokes nothing (a broken server; introspection must catch it). */
   ignoreRevocations = false;
 
-  get url(): string {
-    return this.baseUrl;
-  }
-
-  async start(): Promise<string> {
-    this.server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: { ...req.headers }, body });
-        try {
-          this.handle(req, body, res);
-        } catch (err) {
-          this.send(res, 500, { error: 'server_error', error_description: (err as Error).message });
-        }
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.baseUrl = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this.baseUrl;
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve, reject) => this.server?.close((err) => (err ? reject(err) : resolve())) ?? resolve());
+  protected onRequest(req: IncomingMessage, body: string, res: ServerResponse): void {
+    this.requests.push({ method: req.method ?? '', path: req.url ?? '', headers: { ...req.headers }, body });
+    try {
+      this.handle(req, body, res);
+    } catch (err) {
+      this.send(res, 500, { error: 'server_error', error_description: (err as Error).message });
+    }
   }
 
   registerClient(clientId = `client-${randomBytes(4).toString('hex')}`): { clientId: string; clientSecret: string } {
