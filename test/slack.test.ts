@@ -404,7 +404,11 @@ describe('publishIncidentMessage / postIncidentThread (activities against the fa
 
   it('429 + Retry-After → retryable failure with nextRetryDelay, then the next call succeeds; auth and channel errors are non-retryable; no secret in messages', async () => {
     const { workflowId, waiting } = await compromisedKey();
-    const slack = createSlackActivities({ web: createSlackWebClient({ botToken, apiUrl: fake.apiUrl }), channel: CHANNEL });
+    // Its own channel, and failures injected only there: the harness worker posts this incident's
+    // message to CHANNEL at the same time and must not take an injected failure meant for these calls.
+    const DIRECT = 'C0DIRECTTEST';
+    const here = (args: Record<string, unknown>) => args.channel === DIRECT;
+    const slack = createSlackActivities({ web: createSlackWebClient({ botToken, apiUrl: fake.apiUrl }), channel: DIRECT });
     const input = { incidentId: `${workflowId}-direct`, view: incidentView(waiting) };
     const failure = async (p: Promise<unknown>) => {
       try {
@@ -415,7 +419,7 @@ describe('publishIncidentMessage / postIncidentThread (activities against the fa
       throw new Error('expected a failure');
     };
 
-    fake.failNext(1, { status: 429, retryAfter: 7 }, 'chat.postMessage');
+    fake.failNext(1, { status: 429, retryAfter: 7 }, 'chat.postMessage', here);
     const limited = await failure(slack.publishIncidentMessage(input));
     expect(limited).toBeInstanceOf(ApplicationFailure);
     expect(limited.nonRetryable).toBe(false);
@@ -425,16 +429,16 @@ describe('publishIncidentMessage / postIncidentThread (activities against the fa
     const ref = await slack.publishIncidentMessage(input);
     expect(ref.ts).toMatch(/^\d+\.\d+$/);
 
-    fake.failNext(1, { status: 200, error: 'invalid_auth' });
+    fake.failNext(1, { status: 200, error: 'invalid_auth' }, undefined, here);
     const auth = await failure(slack.publishIncidentMessage({ ...input, message: ref }));
     expect(auth.nonRetryable).toBe(true);
     expect(auth.message).toBe('Slack chat.update failed: invalid_auth');
-    fake.failNext(1, { status: 200, error: 'channel_not_found' });
+    fake.failNext(1, { status: 200, error: 'channel_not_found' }, undefined, here);
     expect((await failure(slack.publishIncidentMessage(input))).nonRetryable).toBe(true);
-    fake.failNext(1, { status: 503, error: 'service_unavailable' });
+    fake.failNext(1, { status: 503, error: 'service_unavailable' }, undefined, here);
     expect((await failure(slack.publishIncidentMessage(input))).nonRetryable).toBe(false);
     // A token the fake does not know: Slack answers invalid_auth; the token is not echoed.
-    const wrong = createSlackActivities({ web: createSlackWebClient({ botToken: 'xoxb-wrong-token-value', apiUrl: fake.apiUrl }), channel: CHANNEL });
+    const wrong = createSlackActivities({ web: createSlackWebClient({ botToken: 'xoxb-wrong-token-value', apiUrl: fake.apiUrl }), channel: DIRECT });
     const bad = await failure(wrong.publishIncidentMessage(input));
     expect(bad.nonRetryable).toBe(true);
     expect(JSON.stringify({ m: bad.message, s: bad.stack })).not.toMatch(/xoxb-wrong-token-value|xoxb-test/);
