@@ -81,6 +81,11 @@ export interface Boundary {
   ci?: true;
 }
 
+/** Both edges of a side-effecting activity; `ci` marks one of them as its playbook's `npm test` sample. */
+function around(activity: string, ci?: Boundary['when']): Boundary[] {
+  return (['before', 'after'] as const).map((when) => ({ activity, when, ...(ci === when ? { ci: true } : {}) }));
+}
+
 export interface Outcome {
   problems: string[];
   duplicates: number;
@@ -233,15 +238,12 @@ export const SCENARIOS: Scenario[] = [
     playbook: 'credential-compromise',
     // resolveSecrets, setSecret (no target in a playbook's rotation) and testSecret only read: their start alone.
     boundaries: [
-      { activity: 'disableApiKeys', when: 'before' },
-      { activity: 'disableApiKeys', when: 'after' },
+      ...around('disableApiKeys'),
       { activity: 'resolveSecrets', when: 'before' },
-      { activity: 'createSecret', when: 'before' },
-      { activity: 'createSecret', when: 'after' },
+      ...around('createSecret'),
       { activity: 'setSecret', when: 'before' },
       { activity: 'testSecret', when: 'before' },
-      { activity: 'finishSecret', when: 'before' },
-      { activity: 'finishSecret', when: 'after', ci: true },
+      ...around('finishSecret', 'after'),
     ],
     async prepare(aws) {
       const tpp = await createTppClient(aws, { keys: 2 });
@@ -259,10 +261,8 @@ export const SCENARIOS: Scenario[] = [
     playbook: 'endpoint-abuse',
     boundaries: [
       { activity: 'snapshotThrottle', when: 'before' },
-      { activity: 'applyThrottle', when: 'before' },
-      { activity: 'applyThrottle', when: 'after', ci: true },
-      { activity: 'restoreThrottle', when: 'before' },
-      { activity: 'restoreThrottle', when: 'after' },
+      ...around('applyThrottle', 'after'),
+      ...around('restoreThrottle'),
     ],
     async prepare(aws) {
       const original = { rate: 500, burst: 200 };
@@ -283,19 +283,14 @@ export const SCENARIOS: Scenario[] = [
   {
     playbook: 'key-exposure',
     boundaries: [
-      { activity: 'rotationRotateKeyOnDemand', when: 'before' },
-      { activity: 'rotationRotateKeyOnDemand', when: 'after', ci: true },
+      ...around('rotationRotateKeyOnDemand', 'after'),
       { activity: 'resolveSecrets', when: 'before' },
-      { activity: 'createSecret', when: 'before' },
-      { activity: 'createSecret', when: 'after' },
+      ...around('createSecret'),
       { activity: 'setSecret', when: 'before' },
       { activity: 'testSecret', when: 'before' },
-      { activity: 'finishSecret', when: 'before' },
-      { activity: 'finishSecret', when: 'after' },
-      { activity: 'reencryptSecrets', when: 'before' },
-      { activity: 'reencryptSecrets', when: 'after' },
-      { activity: 'notifyOperators', when: 'before' },
-      { activity: 'notifyOperators', when: 'after' },
+      ...around('finishSecret'),
+      ...around('reencryptSecrets'),
+      ...around('notifyOperators'),
     ],
     async prepare(aws) {
       const keyId = (await aws.kms.send(new CreateKeyCommand({ Description: 'chaos key-exposure' }))).KeyMetadata!.KeyId!;
@@ -323,12 +318,9 @@ export const SCENARIOS: Scenario[] = [
   {
     playbook: 'aws-credential-compromise',
     boundaries: [
-      { activity: 'deactivateAccessKey', when: 'before' },
-      { activity: 'deactivateAccessKey', when: 'after' },
-      { activity: 'revokeRoleSessions', when: 'before' },
-      { activity: 'revokeRoleSessions', when: 'after' },
-      { activity: 'deleteAccessKey', when: 'before' },
-      { activity: 'deleteAccessKey', when: 'after', ci: true },
+      ...around('deactivateAccessKey'),
+      ...around('revokeRoleSessions'),
+      ...around('deleteAccessKey', 'after'),
     ],
     async prepare(aws) {
       const userName = uniqueId('chaos-svc');
@@ -357,19 +349,14 @@ export const SCENARIOS: Scenario[] = [
   {
     playbook: 'tpp-offboarding',
     boundaries: [
-      { activity: 'disableApiKeys', when: 'before' },
-      { activity: 'disableApiKeys', when: 'after' },
+      ...around('disableApiKeys'),
       { activity: 'resolveSecrets', when: 'before' },
-      { activity: 'createSecret', when: 'before' },
-      { activity: 'createSecret', when: 'after' },
+      ...around('createSecret'),
       { activity: 'setSecret', when: 'before' },
       { activity: 'testSecret', when: 'before' },
-      { activity: 'finishSecret', when: 'before' },
-      { activity: 'finishSecret', when: 'after' },
-      { activity: 'rotateAppClientSecret', when: 'before' },
-      { activity: 'rotateAppClientSecret', when: 'after', ci: true },
-      { activity: 'notifyOperators', when: 'before' },
-      { activity: 'notifyOperators', when: 'after' },
+      ...around('finishSecret'),
+      ...around('rotateAppClientSecret', 'after'),
+      ...around('notifyOperators'),
     ],
     async prepare(aws) {
       const tpp = await createTppClient(aws, { keys: 2 });
@@ -396,14 +383,10 @@ export const SCENARIOS: Scenario[] = [
     playbook: 'certificate-compromise',
     // All but notifyOperators run in the step's child certificate workflow (same task queue).
     boundaries: [
-      { activity: 'certificatesIssue', when: 'before' },
-      { activity: 'certificatesIssue', when: 'after' },
-      { activity: 'certificatesRevoke', when: 'before' },
-      { activity: 'certificatesRevoke', when: 'after', ci: true },
-      { activity: 'certificatesPublishCrl', when: 'before' },
-      { activity: 'certificatesPublishCrl', when: 'after' },
-      { activity: 'notifyOperators', when: 'before' },
-      { activity: 'notifyOperators', when: 'after' },
+      ...around('certificatesIssue'),
+      ...around('certificatesRevoke', 'after'),
+      ...around('certificatesPublishCrl'),
+      ...around('notifyOperators'),
     ],
     async prepare(aws, given) {
       const { crlDir } = envOf(this.playbook, given);
@@ -460,15 +443,11 @@ export const SCENARIOS: Scenario[] = [
     // wafApplyIpSetChange runs in the IP-set ledger workflow wafHold starts (same task queue): its
     // first change re-asserts the entries the hold just added.
     boundaries: [
-      { activity: 'wafHold', when: 'before' },
-      { activity: 'wafHold', when: 'after', ci: true },
-      { activity: 'wafApplyIpSetChange', when: 'before' },
-      { activity: 'wafApplyIpSetChange', when: 'after' },
+      ...around('wafHold', 'after'),
+      ...around('wafApplyIpSetChange'),
       { activity: 'snapshotThrottle', when: 'before' },
-      { activity: 'applyThrottle', when: 'before' },
-      { activity: 'applyThrottle', when: 'after' },
-      { activity: 'notifyOperators', when: 'before' },
-      { activity: 'notifyOperators', when: 'after' },
+      ...around('applyThrottle'),
+      ...around('notifyOperators'),
     ],
     async prepare(aws, given) {
       const { ipSetName } = envOf(this.playbook, given);
@@ -509,13 +488,10 @@ export const SCENARIOS: Scenario[] = [
   {
     playbook: 'posture-unprotected-endpoint',
     boundaries: [
-      { activity: 'notifyOperators', when: 'before' },
-      { activity: 'notifyOperators', when: 'after' },
+      ...around('notifyOperators'),
       { activity: 'snapshotThrottle', when: 'before' },
-      { activity: 'applyThrottle', when: 'before' },
-      { activity: 'applyThrottle', when: 'after', ci: true },
-      { activity: 'restoreThrottle', when: 'before' },
-      { activity: 'restoreThrottle', when: 'after' },
+      ...around('applyThrottle', 'after'),
+      ...around('restoreThrottle'),
     ],
     async prepare(aws) {
       const original = { rate: 5000, burst: 5000 };
