@@ -14,10 +14,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import Table from 'cli-table3';
+import { plainTable } from '../cli/render.js';
 import { parseAlert } from '../domain/alert.js';
-import { benchServers, benchWorker } from './servers.js';
+import { benchServers, benchWorker, runIfMain } from './servers.js';
 import { AlertDeliverer } from '../intake/deliver.js';
 import { PlaybookCatalog } from '../intake/playbook-catalog.js';
 import { loadConfig, playbookDefaults } from '../temporal.config.js';
@@ -161,7 +160,7 @@ export async function runConsentBench(opts: ConsentBenchOptions = {}): Promise<C
       baselineRevokedOnce: Math.min(once(base), once(base2)),
       bulwarkCounts: step.output?.counts,
     };
-    const table = new Table({ head: ['consents', 'bulwark', 'baseline', 'ratio', 'target'], style: { head: [], border: [] } });
+    const table = plainTable(['consents', 'bulwark', 'baseline', 'ratio', 'target']);
     table.push([`${n} consents, batches of ${batchSize}, ${concurrency} in flight: revoked/s`, String(bulwarkPerSecond), String(baselinePerSecond), `${result.ratio}×`, 'report']);
     table.push(['revoked exactly once (read back from the store)', `${result.bulwarkRevokedOnce}/${n}`, `${result.baselineRevokedOnce}/${n}`, '', `${n}/${n}`]);
     log(`\n${table.toString()}`);
@@ -173,16 +172,4 @@ export async function runConsentBench(opts: ConsentBenchOptions = {}): Promise<C
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i > 0 ? process.argv[i + 1] : undefined;
-  };
-  const result = await runConsentBench({
-    n: Number(arg('n') ?? process.env.BULWARK_BENCH_CONSENTS ?? 5000),
-    temporalAddress: process.env.TEMPORAL_ADDRESS,
-    awsEndpoint: process.env.AWS_ENDPOINT_URL,
-  });
-  console.log(JSON.stringify(result));
-  process.exit(0);
-}
+await runIfMain(import.meta.url, (option, given) => runConsentBench({ n: Number(option('n') ?? process.env.BULWARK_BENCH_CONSENTS ?? 5000), ...given }));

@@ -10,8 +10,7 @@
  * Prints a table on stderr and one JSON line on stdout.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import Table from 'cli-table3';
+import { plainTable } from '../cli/render.js';
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -22,7 +21,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { createAwsClients } from '../activities/clients.js';
 import { rotateMany } from '../cli/commands/rotate.js';
-import { benchServers, benchWorker } from './servers.js';
+import { benchServers, benchWorker, runIfMain } from './servers.js';
 import { loadConfig } from '../temporal.config.js';
 
 export interface RotationBenchOptions {
@@ -132,7 +131,7 @@ export async function runRotationBench(opts: RotationBenchOptions = {}): Promise
       baselineFailed,
       verifiedRotated,
     };
-    const table = new Table({ head: ['rotation', 'bulwark', 'baseline', 'ratio', 'target'], style: { head: [], border: [] } });
+    const table = plainTable(['rotation', 'bulwark', 'baseline', 'ratio', 'target']);
     table.push([`${n} secrets, ${concurrency} at a time: rotations/s`, String(bulwarkPerSecond), String(baselinePerSecond), `${result.ratio}×`, '≥ 0.5×']);
     table.push(['failed', String(bulwarkFailed), String(baselineFailed), '', '0']);
     table.push(['read back as rotated (AWSPREVIOUS present)', `${verifiedRotated}/${n}`, '-', '', `${n}/${n}`]);
@@ -144,18 +143,6 @@ export async function runRotationBench(opts: RotationBenchOptions = {}): Promise
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(`--${name}`);
-    return i > 0 ? process.argv[i + 1] : undefined;
-  };
-  const result = await runRotationBench({
-    n: Number(arg('n') ?? process.env.BULWARK_BENCH_ROTATIONS ?? 200),
-    concurrency: Number(arg('concurrency') ?? 20),
-    temporalAddress: process.env.TEMPORAL_ADDRESS,
-    awsEndpoint: process.env.AWS_ENDPOINT_URL,
-  });
-  console.log(JSON.stringify(result));
-  // The Temporal Runtime's native threads can keep the process alive after everything closed.
-  process.exit(0);
-}
+await runIfMain(import.meta.url, (option, given) =>
+  runRotationBench({ n: Number(option('n') ?? process.env.BULWARK_BENCH_ROTATIONS ?? 200), concurrency: Number(option('concurrency') ?? 20), ...given }),
+);

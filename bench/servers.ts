@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import type { AwsClients } from '../activities/clients.js';
 import { freePort, startMoto, startTemporal, type RunningServer } from '../devstack/servers.js';
@@ -57,4 +58,22 @@ export async function benchWorker(config: Config, clients?: AwsClients): Promise
       await client.connection.close();
     },
   };
+}
+
+/**
+ * Runs a bench section when its own file is run (`npx tsx bench/<section>.ts [--n N] …`), not when
+ * bench/run.ts imports it: `run` gets the `--name value` options and the servers named by
+ * TEMPORAL_ADDRESS / AWS_ENDPOINT_URL (absent: the section starts its own), and the result is
+ * printed as one JSON line.
+ */
+export async function runIfMain(moduleUrl: string, run: (option: (name: string) => string | undefined, given: { temporalAddress?: string; awsEndpoint?: string }) => Promise<unknown>): Promise<void> {
+  if (!process.argv[1] || fileURLToPath(moduleUrl) !== process.argv[1]) return;
+  const option = (name: string) => {
+    const i = process.argv.indexOf(`--${name}`);
+    return i > 0 ? process.argv[i + 1] : undefined;
+  };
+  const result = await run(option, { temporalAddress: process.env.TEMPORAL_ADDRESS, awsEndpoint: process.env.AWS_ENDPOINT_URL });
+  console.log(JSON.stringify(result));
+  // The Temporal Runtime's native threads can keep the process alive after everything closed.
+  process.exit(0);
 }

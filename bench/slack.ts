@@ -12,14 +12,13 @@
  * local fake from the tests. Prints a table on stderr and one JSON line on stdout.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { CreateAccessKeyCommand, CreateUserCommand } from '@aws-sdk/client-iam';
 import { WorkflowUpdateStage, type Client } from '@temporalio/client';
 import { createAwsClients } from '../activities/clients.js';
 import { parseAlert } from '../domain/alert.js';
 import type { IncidentState } from '../domain/incident.js';
 import { buttonValue } from '../domain/slack/view.js';
-import { benchServers, benchWorker } from './servers.js';
+import { benchServers, benchWorker, runIfMain } from './servers.js';
 import { createDeliverer, startIntake } from '../intake/app.js';
 import { createLogger } from '../telemetry/logger.js';
 import { loadConfig } from '../temporal.config.js';
@@ -170,10 +169,4 @@ function clickPayload(value: string) {
   };
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const i = process.argv.indexOf('--n');
-  const result = await runSlackBench({ n: Number(i > 0 ? process.argv[i + 1] : (process.env.BULWARK_BENCH_SLACK ?? 40)), temporalAddress: process.env.TEMPORAL_ADDRESS, awsEndpoint: process.env.AWS_ENDPOINT_URL });
-  console.log(JSON.stringify({ date: new Date().toISOString(), ...result }));
-  // The Temporal Runtime's native threads can keep the process alive after everything closed.
-  process.exit(0);
-}
+await runIfMain(import.meta.url, async (option, given) => ({ date: new Date().toISOString(), ...(await runSlackBench({ n: Number(option('n') ?? process.env.BULWARK_BENCH_SLACK ?? 40), ...given })) }));

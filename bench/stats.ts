@@ -1,4 +1,4 @@
-import Table from 'cli-table3';
+import { plainTable } from '../cli/render.js';
 /** Nearest-rank percentile of a sample (ms). */
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -42,7 +42,7 @@ export async function openLoop<T>(count: number, perSecond: number, call: (i: nu
 
 /** The results table every bench prints. */
 export function renderRows(rows: { metric: string; bulwark: number | string; baseline: number | string; ratio?: number; target: string; pass?: boolean }[]): string {
-  const table = new Table({ head: ['metric', 'bulwark', 'baseline', 'ratio', 'target', 'ok'], style: { head: [], border: [] } });
+  const table = plainTable(['metric', 'bulwark', 'baseline', 'ratio', 'target', 'ok']);
   for (const r of rows) table.push([r.metric, String(r.bulwark), String(r.baseline), r.ratio === undefined ? '' : `${r.ratio}×`, r.target, r.pass === undefined ? '' : r.pass ? 'PASS' : 'MISS']);
   return table.toString();
 }

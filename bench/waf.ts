@@ -15,13 +15,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import Table from 'cli-table3';
 import { CreateIPSetCommand, GetIPSetCommand, ListIPSetsCommand, UpdateIPSetCommand, type WAFV2Client } from '@aws-sdk/client-wafv2';
 import { createAwsClients } from '../activities/clients.js';
-import { benchServers, benchWorker } from './servers.js';
+import { benchServers, benchWorker, runIfMain } from './servers.js';
 import { loadConfig } from '../temporal.config.js';
 import type { IntelSyncResult } from '../workflows/intel.js';
+import { plainTable } from '../cli/render.js';
 
 export interface WafBenchResult {
   n: number;
@@ -147,7 +146,7 @@ export async function runWafBench(opts: { n?: number; batchSize?: number; tempor
       verified,
       baselineVerified,
     };
-    const table = new Table({ head: ['waf ip set', 'bulwark', 'baseline', 'ratio'], style: { head: [], border: [] } });
+    const table = plainTable(['waf ip set', 'bulwark', 'baseline', 'ratio']);
     table.push([`${n} indicators: seconds (baseline: batches of ${batchSize})`, String(result.bulwarkSeconds), String(result.baselineSeconds), `${round(result.bulwarkSeconds / result.baselineSeconds)}×`]);
     table.push(['indicators per second', String(bulwarkPerSecond), String(baselinePerSecond), `${result.ratio}×`]);
     table.push(['re-sync of the unchanged feed, seconds', String(result.resyncSeconds), '-', '']);
@@ -161,9 +160,4 @@ export async function runWafBench(opts: { n?: number; batchSize?: number; tempor
   }
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const i = process.argv.indexOf('--n');
-  const result = await runWafBench({ n: i > 0 ? Number(process.argv[i + 1]) : 10_000, temporalAddress: process.env.TEMPORAL_ADDRESS, awsEndpoint: process.env.AWS_ENDPOINT_URL });
-  console.log(JSON.stringify(result));
-  process.exit(0);
-}
+await runIfMain(import.meta.url, (option, given) => runWafBench({ n: Number(option('n') ?? 10_000), ...given }));

@@ -1,4 +1,4 @@
-import Table from 'cli-table3';
+import Table, { type TableConstructorOptions } from 'cli-table3';
 import type { IncidentState, TimelineEntry } from '../domain/incident.js';
 
 const useColour = process.stdout.isTTY && !process.env.NO_COLOR;
@@ -8,6 +8,11 @@ const green = paint(32);
 const yellow = paint(33);
 const dim = paint(2);
 const bold = paint(1);
+
+/** A borderless, uncoloured table: what every table bulwark prints (CLI and benches) looks like. */
+export function plainTable(head: string[], options: Omit<TableConstructorOptions, 'head' | 'style'> = {}): Table.Table {
+  return new Table({ head, style: { head: [], border: [] }, ...options });
+}
 
 export function statusColour(status: string): string {
   if (status === 'contained' || status === 'resolved') return green(status);
@@ -41,7 +46,7 @@ export function renderIncident(s: IncidentState): string {
   ];
   if (s.attention) head.push(red(`  needs attention: ${s.attention}`));
   if (s.throttleUntil) head.push(yellow(`  temporary limits restore at ${s.throttleUntil} (extend: bulwark incident extend ${s.incidentId} --ttl 30m)`));
-  const steps = new Table({ head: ['step', 'action', 'status', 'waits for', 'undo'], style: { head: [], border: [] } });
+  const steps = plainTable(['step', 'action', 'status', 'waits for', 'undo']);
   for (const p of s.plan.steps) {
     const st = s.steps.find((x) => x.id === p.id);
     const waits = [p.gate && 'contain', p.approval && `approval (${p.approval})${st?.approvedBy ? ` ✓ ${st.approvedBy}` : ''}`].filter(Boolean).join(', ');
@@ -56,7 +61,7 @@ export function renderIncident(s: IncidentState): string {
 
 export function renderList(rows: { id: string; status: string; type: string; severity: string; subject: string; opened: string }[]): string {
   if (rows.length === 0) return 'no incidents';
-  const t = new Table({ head: ['incident', 'status', 'type', 'severity', 'subject', 'opened'], style: { head: [], border: [] } });
+  const t = plainTable(['incident', 'status', 'type', 'severity', 'subject', 'opened']);
   for (const r of rows) t.push([r.id, statusColour(r.status), r.type, r.severity, r.subject, r.opened]);
   return t.toString();
 }

@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { createAwsClients } from '../../activities/clients.js';
 import { createCertificateActivities } from '../../activities/certificates.js';
@@ -20,6 +19,7 @@ import { parseRotationFile } from '../../domain/rotation/policy.js';
 import type { CertificateScanInput, CertificateScanResult, CertificateWorkflowInput, CertificateWorkflowResult } from '../../workflows/certificate.js';
 import { clientFor, configFrom, operator, type GlobalOptions } from '../context.js';
 import { CliError, explain, usageError } from '../errors.js';
+import { plainTable } from '../render.js';
 
 /**
  * `bulwark cert`: the private CA's certificates — issue, revoke, list, show, and the expiry scan
@@ -92,7 +92,7 @@ export function secretPoliciesFrom(text: string): NonNullable<CertificateScanInp
 }
 
 function renderScan(r: CertificateScanResult): string {
-  const t = new Table({ head: ['kind', 'name', 'status', 'due', 'expires', 'action'], style: { head: [], border: [] } });
+  const t = plainTable(['kind', 'name', 'status', 'due', 'expires', 'action']);
   const order = { expired: 0, overdue: 1, expiring: 2, ok: 3 };
   for (const f of [...r.findings].sort((a, b) => order[a.status] - order[b.status] || a.name.localeCompare(b.name))) t.push([f.kind, f.name, f.status, f.dueAt, f.expiresAt ?? '', f.action ?? '']);
   const c = r.counts;
@@ -216,7 +216,7 @@ Examples:
         console.log('no certificates (bulwark cert issue <name> --subject "CN=…" --days 90)');
         return;
       }
-      const t = new Table({ head: ['name', 'ca', 'serial', 'subject', 'not after', 'renew at', 'status'], style: { head: [], border: [] } });
+      const t = plainTable(['name', 'ca', 'serial', 'subject', 'not after', 'renew at', 'status']);
       for (const c of rows) t.push([c.name, c.ca, c.serial, c.subject, c.notAfter, c.renewAt, c.status]);
       console.log(t.toString());
     });

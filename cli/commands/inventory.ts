@@ -1,6 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { createAwsClients } from '../../activities/clients.js';
@@ -15,6 +14,7 @@ import type { PostureScanInput } from '../../workflows/posture.js';
 import { clientFor, configFrom, type GlobalOptions } from '../context.js';
 import { readDevState } from '../devstate.js';
 import { CliError, explain, usageError } from '../errors.js';
+import { plainTable } from '../render.js';
 
 /**
  * `bulwark inventory`: the API inventory and shadow-endpoint scan (docs/posture.md). `scan` runs
@@ -54,7 +54,7 @@ function readPrevious(file: string): Scan {
 
 function renderTable(scan: Scan, declared: DeclaredInventory | undefined, findings: Finding[], diff: ScanDiff | undefined): string {
   const out: string[] = [];
-  const t = new Table({ head: ['endpoint', 'auth', 'throttling', 'usage plans', 'WAF', 'logging', ...(declared ? ['owner', 'class'] : [])], style: { head: [], border: [] } });
+  const t = plainTable(['endpoint', 'auth', 'throttling', 'usage plans', 'WAF', 'logging', ...(declared ? ['owner', 'class'] : [])]);
   for (const r of inventoryRows(scan, declared)) t.push([r.endpoint, r.auth, r.throttling, r.usagePlans, r.waf, r.logging, ...(declared ? [r.owner, r.classification] : [])]);
   out.push(scan.endpoints.length ? t.toString() : 'no API endpoints found');
   out.push(`${scan.apis.length} API(s) (${scan.apis.filter((a) => a.apiType === 'http').length} HTTP), ${scan.endpoints.length} endpoint(s) in ${scan.region}; ${scan.stats.apiCalls} AWS calls in ${scan.stats.durationMs} ms`);
@@ -77,7 +77,7 @@ function renderTable(scan: Scan, declared: DeclaredInventory | undefined, findin
   } else if (findings.length === 0) {
     out.push('', 'no findings');
   } else {
-    const f = new Table({ head: ['finding', 'severity', 'endpoint', 'owner', 'problems'], style: { head: [], border: [] } });
+    const f = plainTable(['finding', 'severity', 'endpoint', 'owner', 'problems']);
     for (const x of findings) f.push([x.kind, x.severity, x.key, x.owner ?? '', x.problems.join('; ')]);
     out.push('', `${findings.length} finding(s):`, f.toString());
   }

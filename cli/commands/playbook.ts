@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import { parseAlert, type Alert } from '../../domain/alert.js';
 import { actionSpec } from '../../domain/playbooks/actions.js';
 import { evaluate, parseCondition } from '../../domain/playbooks/condition.js';
@@ -15,6 +14,7 @@ import { playbookDefaults } from '../../temporal.config.js';
 import { configFrom, type GlobalOptions } from '../context.js';
 import { CliError, usageError } from '../errors.js';
 import { readDevState } from '../devstate.js';
+import { plainTable } from '../render.js';
 
 function loadOne(file: string): LoadedPlaybook {
   let files: string[];
@@ -127,7 +127,7 @@ export function registerPlaybookCommands(program: Command): void {
       const dir = configFrom(globals()).playbooks.dir ?? SHIPPED_PLAYBOOKS_DIR;
       const { loaded, errors } = loadPlaybooks(playbookFiles(dir));
       if (o.json) return console.log(JSON.stringify(loaded.map((p) => ({ id: p.doc.id, version: p.doc.version, match: p.doc.match, specificity: specificity(p.doc.match), steps: p.doc.steps.length, file: p.file })), null, 2));
-      const t = new Table({ head: ['playbook', 'v', 'matches', 'specificity', 'steps', 'file'], style: { head: [], border: [] } });
+      const t = plainTable(['playbook', 'v', 'matches', 'specificity', 'steps', 'file']);
       for (const p of loaded) {
         const m = p.doc.match;
         const what = [m.types?.join(','), m.severities && `severity ${m.severities.join(',')}`, m.sources && `source ${m.sources.join(',')}`, m.subject && Object.entries(m.subject).map(([k, v]) => `${k}=${v}`).join(' ')].filter(Boolean).join(' · ');

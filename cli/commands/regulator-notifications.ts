@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import Table from 'cli-table3';
 import { DEFAULT_REGIME_DIR, readRegimeDir, readRegulatorProfile, RegulatorSetupError } from '../../activities/regulators.js';
 import { normaliseIncidentId } from '../../domain/fingerprint.js';
 import { classifyIncident, inForce } from '../../domain/regimes/classify.js';
@@ -14,12 +13,12 @@ import type { Config } from '../../temporal.config.js';
 import { regulatorApproveUpdate, regulatorFactsUpdate, regulatorStateQuery } from '../../workflows/notification-definitions.js';
 import { clientFor, configFrom, operator, type GlobalOptions } from '../context.js';
 import { CliError, explain, usageError } from '../errors.js';
+import { plainTable } from '../render.js';
 
 /**
  * The live side of `bulwark regulators`: status of an incident's notification workflows, report
  * drafts, compliance approval (which submits), and fact updates. The what-if side is in regulators.ts.
  */
-const plain = { head: [] as string[], border: [] as string[] };
 
 function regimesFor(config: Config): Regime[] {
   try {
@@ -107,7 +106,7 @@ export function statusRows(states: NotificationState[], realNowMs: number): Stat
 
 export function renderStatus(incidentId: string, states: NotificationState[], realNowMs: number): string {
   const tz = states[0]?.timeZone ?? 'UTC';
-  const t = new Table({ head: ['regime', 'verdict', 'stage', 'due (UTC)', `due (${tz})`, 'time left', 'state', 'notes'], style: plain, wordWrap: true });
+  const t = plainTable(['regime', 'verdict', 'stage', 'due (UTC)', `due (${tz})`, 'time left', 'state', 'notes'], { wordWrap: true });
   for (const r of statusRows(states, realNowMs)) {
     t.push([r.regime, r.verdict, r.stage, r.dueUtc ?? '—', r.dueLocal ?? '—', r.timeLeft ?? '—', r.state, [r.submitted ? `submitted ${r.submitted}` : '', ...r.notes].filter(Boolean).join('\n')]);
   }

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import { z } from 'zod';
 import { classifyIncident, inForce, type RegimeVerdict } from '../../domain/regimes/classify.js';
 import { regimeTimeline, type IncidentEvents, type StageTimeline } from '../../domain/regimes/deadlines.js';
@@ -14,6 +13,7 @@ import { organisationOf, RegulatorProfile } from '../../domain/regimes/profile.j
 import { CliError, usageError } from '../errors.js';
 import { registerRegulatorNotificationCommands } from './regulator-notifications.js';
 import { RegulatorSetupError, scanRegimeDir } from '../../activities/regulators.js';
+import { plainTable } from '../render.js';
 
 /** The shipped rule files, found from this module so the command works from any directory. */
 export const DEFAULT_REGIME_DIR = fileURLToPath(new URL('../../regimes/', import.meta.url));
@@ -129,7 +129,6 @@ export function formatLocal(iso: string, timeZone: string): string {
   return `${date} ${zone}`;
 }
 
-const plain = { head: [] as string[], border: [] as string[] };
 
 function reportableText(v: RegimeVerdict): string {
   if (!v.applicable) return 'not applicable';
@@ -145,9 +144,9 @@ function whyText(v: RegimeVerdict): string {
 }
 
 export function renderWhatIf(r: WhatIfResult): string {
-  const summary = new Table({ head: ['regime', 'verdict', 'why (criteria: value vs threshold)'], style: plain, wordWrap: true, colWidths: [26, 16, 90] });
+  const summary = plainTable(['regime', 'verdict', 'why (criteria: value vs threshold)'], { wordWrap: true, colWidths: [26, 16, 90] });
   for (const v of r.verdicts) summary.push([`${v.regime} v${v.version}`, reportableText(v), whyText(v)]);
-  const deadlines = new Table({ head: ['regime', 'stage', 'deadline rule', `due (UTC)`, `due (${r.timeZone})`, 'state', 'notes'], style: plain, wordWrap: true });
+  const deadlines = plainTable(['regime', 'stage', 'deadline rule', `due (UTC)`, `due (${r.timeZone})`, 'state', 'notes'], { wordWrap: true });
   for (const v of r.verdicts) {
     for (const s of v.timeline) {
       if (s.required === 'not-met') continue;
@@ -237,7 +236,7 @@ export function registerRegulatorCommands(program: Command): void {
         console.log(JSON.stringify(rows, null, 2));
         return;
       }
-      const t = new Table({ head: ['regime', 'v', 'in force', 'confidence', 'stages'], style: plain, wordWrap: true });
+      const t = plainTable(['regime', 'v', 'in force', 'confidence', 'stages'], { wordWrap: true });
       for (const r of rows) {
         t.push([`${r.id}\n${r.title}`, r.version, `${r.effectiveFrom} –\n${r.effectiveTo ?? 'open'}`, r.flags.length ? r.flags.join('\n') : r.confidence, r.stages.map((s) => `${s.id}: ${s.deadline}`).join('\n')]);
       }

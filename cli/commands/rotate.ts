@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import { ListSecretsCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { createAwsClients } from '../../activities/clients.js';
@@ -20,6 +19,7 @@ import type {
 } from '../../workflows/rotation.js';
 import { clientFor, configFrom, operator, type GlobalOptions } from '../context.js';
 import { CliError, explain, usageError } from '../errors.js';
+import { plainTable } from '../render.js';
 
 /**
  * `bulwark rotate`: one secret, one KMS key, or every secret carrying a tag. Each rotation is a
@@ -146,7 +146,7 @@ export function progressPrinter(stream: NodeJS.WriteStream = process.stderr) {
 }
 
 export function renderBulk(outcomes: BulkOutcome[]): string {
-  const t = new Table({ head: ['secret', 'status', 'new version', 'previous', 'seconds', 'note'], style: { head: [], border: [] } });
+  const t = plainTable(['secret', 'status', 'new version', 'previous', 'seconds', 'note']);
   for (const o of outcomes) t.push([o.secretId, o.status, o.versionId ?? '', o.previousVersionId ?? '', String(o.seconds), o.error ?? (o.alreadyRunning ? 'was already running' : '')]);
   const failed = outcomes.filter((o) => o.status === 'failed').length;
   return `${t.toString()}\n${outcomes.length - failed} rotated, ${failed} failed`;

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import Table from 'cli-table3';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { parseRotationFile, planSchedule, type PlannedSchedule, type ScheduledRotationInput } from '../../domain/rotation/policy.js';
 import { rotationScheduleId } from '../../domain/rotation/ids.js';
 import { clientFor, configFrom, type GlobalOptions } from '../context.js';
 import { CliError, explain, usageError } from '../errors.js';
+import { plainTable } from '../render.js';
 
 /**
  * `bulwark schedule`: rotation policies (rotation.yaml) as Temporal Schedules. apply makes the
@@ -198,7 +198,7 @@ export function registerScheduleCommands(program: Command): void {
         console.log(JSON.stringify(rows, null, 2));
         return;
       }
-      const t = new Table({ head: ['schedule', 'policy', o.dryRun ? 'would be' : 'action', 'cadence'], style: { head: [], border: [] } });
+      const t = plainTable(['schedule', 'policy', o.dryRun ? 'would be' : 'action', 'cadence']);
       for (const r of rows) t.push([r.scheduleId, r.policy, r.action, r.cadence]);
       console.log(rows.length ? t.toString() : 'no policies and no schedules to delete');
     });
@@ -218,7 +218,7 @@ export function registerScheduleCommands(program: Command): void {
         console.log('no rotation schedules (bulwark schedule apply rotation.yaml)');
         return;
       }
-      const t = new Table({ head: ['schedule', 'target', 'cadence', 'paused', 'next run', 'last run'], style: { head: [], border: [] } });
+      const t = plainTable(['schedule', 'target', 'cadence', 'paused', 'next run', 'last run']);
       for (const r of rows) t.push([r.scheduleId, r.target, [...r.intervalsMs.map((ms) => `every ${Math.round(ms / 86_400_000)}d`), ...r.cron].join(', '), r.paused ? 'yes' : '', r.nextRun ?? '', r.lastRun ?? '']);
       console.log(t.toString());
     });
