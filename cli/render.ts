@@ -9,7 +9,7 @@ const yellow = paint(33);
 const dim = paint(2);
 const bold = paint(1);
 
-/** A borderless, uncoloured table: what every table bulwark prints (CLI and benches) looks like. */
+/** A table without cli-table3's header and border colours: how every table bulwark prints (CLI and benches) looks. */
 export function plainTable(head: string[], options: Omit<TableConstructorOptions, 'head' | 'style'> = {}): Table.Table {
   return new Table({ head, style: { head: [], border: [] }, ...options });
 }
