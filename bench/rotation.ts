@@ -3,6 +3,8 @@
  * concurrency limit, the same path as `bulwark rotate --all`) beside a baseline plain script making
  * the four AWS calls of a rotation per secret (read current, PutSecretValue AWSPENDING, read pending,
  * UpdateSecretVersionStage AWSCURRENT) with the same concurrency, in the same run on the same servers.
+ * A third side, the floor, runs the plain script's rotation as the one local activity of a bare
+ * workflow per secret (bench/baseline-workflow.ts): what any durable per-secret rotation costs here.
  *
  *   npx tsx bench/rotation.ts [--n 200] [--concurrency 20]          starts its own Temporal + moto
  *   TEMPORAL_ADDRESS=… AWS_ENDPOINT_URL=… npx tsx bench/rotation.ts  uses running servers
@@ -10,7 +12,7 @@
  * Prints a table on stderr and one JSON line on stdout.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { plainTable } from '../cli/render.js';
+import { fileURLToPath } from 'node:url';
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -19,10 +21,14 @@ import {
   UpdateSecretVersionStageCommand,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import type { Client } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createAwsClients } from '../activities/clients.js';
 import { rotateMany } from '../cli/commands/rotate.js';
+import { plainTable } from '../cli/render.js';
+import type { FloorActivities } from './baseline-workflow.js';
 import { benchServers, benchWorker, runIfMain } from './servers.js';
-import { loadConfig } from '../temporal.config.js';
+import { loadConfig, temporalConnectionOptions, type Config } from '../temporal.config.js';
 
 export interface RotationBenchOptions {
   n?: number;
@@ -39,13 +45,22 @@ export interface RotationBenchResult {
   concurrency: number;
   bulwarkSeconds: number;
   baselineSeconds: number;
+  floorSeconds: number;
   bulwarkPerSecond: number;
   baselinePerSecond: number;
+  /** A bare workflow per secret with the plain script's calls as one local activity. */
+  floorPerSecond: number;
   /** bulwark's rate over the baseline's (target ≥ 0.5). */
   ratio: number;
+  /** The floor's rate over the baseline's: the most any workflow per secret reaches on these cores. */
+  floorRatio: number;
+  /** bulwark's rate over the floor's: what bulwark's own steps and checks cost. */
+  ofFloor: number;
   bulwarkFailed: number;
   baselineFailed: number;
+  floorFailed: number;
   verifiedRotated: number;
+  floorVerified: number;
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;
@@ -73,6 +88,28 @@ async function makeSecrets(sm: SecretsManagerClient, prefix: string, n: number):
   return arns;
 }
 
+/**
+ * The floor's side: a worker on its own task queue whose workflows are bench/baseline-workflow.ts
+ * and whose one activity is `plainRotation`; rotates `arns` at `concurrency`, start + result per
+ * secret like `rotateMany`. Returns the failures.
+ */
+async function floorRotations(config: Config, sm: SecretsManagerClient, arns: string[], concurrency: number, client: Client): Promise<number> {
+  const taskQueue = `bench-rotation-floor-${randomUUID()}`;
+  const connection = await NativeConnection.connect(await temporalConnectionOptions(config));
+  const activities: FloorActivities = { plainRotation: (arn) => plainRotation(sm, arn) };
+  const worker = await Worker.create({ connection, taskQueue, workflowsPath: fileURLToPath(new URL('./baseline-workflow.ts', import.meta.url)), activities });
+  const running = worker.run();
+  try {
+    return await pool(arns, concurrency, async (arn) => {
+      await client.workflow.execute('baselineRotateSecret', { taskQueue, workflowId: `bench-floor-${arn}`, args: [arn] });
+    });
+  } finally {
+    worker.shutdown();
+    await running;
+    await connection.close();
+  }
+}
+
 /** The baseline: the four AWS calls of a rotation, nothing else (no state checks, no durability). */
 async function plainRotation(sm: SecretsManagerClient, secretArn: string): Promise<void> {
   const current = await sm.send(new GetSecretValueCommand({ SecretId: secretArn, VersionStage: 'AWSCURRENT' }));
@@ -96,13 +133,18 @@ export async function runRotationBench(opts: RotationBenchOptions = {}): Promise
   const { client } = bench;
   try {
     const run = randomBytes(4).toString('hex');
-    log(`creating ${2 * n} secrets…`);
-    const [mine, base] = [await makeSecrets(aws.sm, `bench-${run}/bulwark`, n), await makeSecrets(aws.sm, `bench-${run}/baseline`, n)];
+    log(`creating ${3 * n} secrets…`);
+    const [mine, base, bare] = [await makeSecrets(aws.sm, `bench-${run}/bulwark`, n), await makeSecrets(aws.sm, `bench-${run}/baseline`, n), await makeSecrets(aws.sm, `bench-${run}/floor`, n)];
 
     log(`baseline: ${n} plain 4-call rotations, ${concurrency} at a time…`);
     let t0 = performance.now();
     const baselineFailed = await pool(base, concurrency, (arn) => plainRotation(aws.sm, arn));
     const baselineSeconds = (performance.now() - t0) / 1000;
+
+    log(`floor: ${n} bare workflows, each the plain rotation as one local activity, ${concurrency} at a time…`);
+    t0 = performance.now();
+    const floorFailed = await floorRotations(config, aws.sm, bare, concurrency, client);
+    const floorSeconds = (performance.now() - t0) / 1000;
 
     log(`bulwark: ${n} rotation workflows, ${concurrency} at a time…`);
     t0 = performance.now();
@@ -110,31 +152,45 @@ export async function runRotationBench(opts: RotationBenchOptions = {}): Promise
     const bulwarkSeconds = (performance.now() - t0) / 1000;
     const bulwarkFailed = outcomes.filter((o) => o.status === 'failed').length;
 
-    // Read back: every bulwark secret has a new AWSCURRENT with the old version as AWSPREVIOUS.
-    let verifiedRotated = 0;
-    await pool(mine, 20, async (arn) => {
-      const stages = (await aws.sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages ?? {};
-      if (Object.values(stages).some((l) => l.includes('AWSPREVIOUS'))) verifiedRotated++;
-    });
+    // Read back: every rotated secret has a new AWSCURRENT with the old version as AWSPREVIOUS.
+    const readBack = async (arns: string[]) => {
+      let rotated = 0;
+      await pool(arns, 20, async (arn) => {
+        const stages = (await aws.sm.send(new DescribeSecretCommand({ SecretId: arn }))).VersionIdsToStages ?? {};
+        if (Object.values(stages).some((l) => l.includes('AWSPREVIOUS'))) rotated++;
+      });
+      return rotated;
+    };
+    const verifiedRotated = await readBack(mine);
+    const floorVerified = await readBack(bare);
 
     const bulwarkPerSecond = round(n / bulwarkSeconds);
     const baselinePerSecond = round(n / baselineSeconds);
+    const floorPerSecond = round(n / floorSeconds);
     const result: RotationBenchResult = {
       n,
       concurrency,
       bulwarkSeconds: round(bulwarkSeconds),
       baselineSeconds: round(baselineSeconds),
+      floorSeconds: round(floorSeconds),
       bulwarkPerSecond,
       baselinePerSecond,
+      floorPerSecond,
       ratio: round(bulwarkPerSecond / baselinePerSecond),
+      floorRatio: round(floorPerSecond / baselinePerSecond),
+      ofFloor: round(bulwarkPerSecond / floorPerSecond),
       bulwarkFailed,
       baselineFailed,
+      floorFailed,
       verifiedRotated,
+      floorVerified,
     };
     const table = plainTable(['rotation', 'bulwark', 'baseline', 'ratio', 'target']);
     table.push([`${n} secrets, ${concurrency} at a time: rotations/s`, String(bulwarkPerSecond), String(baselinePerSecond), `${result.ratio}×`, '≥ 0.5×']);
-    table.push(['failed', String(bulwarkFailed), String(baselineFailed), '', '0']);
-    table.push(['read back as rotated (AWSPREVIOUS present)', `${verifiedRotated}/${n}`, '-', '', `${n}/${n}`]);
+    table.push([`floor: a bare workflow per secret, the plain rotation as its one local activity`, `${floorPerSecond} (floor)`, String(baselinePerSecond), `${result.floorRatio}×`, 'report']);
+    table.push(['bulwark over the floor', String(bulwarkPerSecond), `${floorPerSecond} (floor)`, `${result.ofFloor}×`, 'report']);
+    table.push(['failed (bulwark / baseline / floor)', String(bulwarkFailed), `${baselineFailed} / ${floorFailed}`, '', '0']);
+    table.push(['read back as rotated (AWSPREVIOUS present; bulwark / floor)', `${verifiedRotated}/${n}`, `${floorVerified}/${n} (floor)`, '', `${n}/${n}`]);
     log(`\n${table.toString()}`);
     return result;
   } finally {
