@@ -7,7 +7,7 @@
  * no AWS API); test/iam-policy.test.ts fails otherwise, and proves the entries are enough by
  * checking every AWS call the worker makes while running the built-in playbooks against the policy.
  *
- * Resource templates use {partition}, {region} and {account}. API Gateway's IAM actions are the
+ * Resource templates use {partition}, {region}, {account} and {crlBucket} (any bucket unless given). API Gateway's IAM actions are the
  * HTTP verbs on resource paths (apigateway:GET on arn:aws:apigateway:region::/apikeys/…).
  */
 
@@ -19,6 +19,8 @@ export interface PermissionGrant {
    * `aws:ResourceTag/<clientTag>` condition can confine the grant to tagged resources.
    */
   clientTagged?: boolean;
+  /** A condition that always applies: the resources are bulwark's own and carry a tag it sets. */
+  condition?: PolicyStatement['Condition'];
 }
 
 const KEY = 'arn:{partition}:kms:{region}:{account}:key/*';
@@ -29,6 +31,10 @@ const USER_POOL = 'arn:{partition}:cognito-idp:{region}:{account}:userpool/*';
 const APIGW = 'arn:{partition}:apigateway:{region}::';
 const IP_SET = 'arn:{partition}:wafv2:{region}:{account}:regional/ipset/*/*';
 const SES_IDENTITY = 'arn:{partition}:ses:{region}:{account}:identity/*';
+// A CA's secret and its certificates' secrets live under these names (domain/certificates/model.ts),
+// and they and the CA's two KMS keys carry this tag from creation (activities/certificates.ts).
+const CA_SECRETS = ['arn:{partition}:secretsmanager:{region}:{account}:secret:bulwark/ca/*', 'arn:{partition}:secretsmanager:{region}:{account}:secret:bulwark/certificates/*'];
+const CA_TAGGED = { Null: { 'aws:ResourceTag/bulwark:ca': 'false' } };
 
 const secretRotation: PermissionGrant[] = [
   // ListSecrets has no resource-level permissions: finding a client's secrets by tag needs '*'.
@@ -57,7 +63,9 @@ export const ACTION_PERMISSIONS: Readonly<Record<string, readonly PermissionGran
   'secrets.reencrypt': [
     { actions: ['kms:ListAliases', 'secretsmanager:ListSecrets'], resources: ['*'] },
     { actions: ['kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey'], resources: [KEY] },
-    { actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecret'], resources: [SECRET] },
+    // Any secret can sit under a compromised key; with --require-client-tag only the client-tagged
+    // ones can be re-encrypted (an untagged one fails its step, named, instead of being touched).
+    { actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecret'], resources: [SECRET], clientTagged: true },
   ],
   'kms.rotate': [{ actions: ['kms:DescribeKey', 'kms:ListKeyRotations', 'kms:RotateKeyOnDemand'], resources: [KEY] }],
   // EnableKey is the compensation.
@@ -83,15 +91,17 @@ export const ACTION_PERMISSIONS: Readonly<Record<string, readonly PermissionGran
   // new version of its secret; the CRL is published to S3 (with certificates.crlBucket) and read
   // back. Re-issue only: creating a CA or a certificate's first secret (kms:ListKeys,
   // ListResourceTags, CreateKey; secretsmanager:CreateSecret) is `bulwark cert`, not a playbook, and
-  // the expiry scanner's ListSecretVersionIds is not a playbook path either.
+  // the expiry scanner's ListSecretVersionIds is not a playbook path either. Only bulwark's own CA
+  // keys and certificate secrets: by name and by the tag bulwark sets on them.
   'certificates.rotate': [
-    { actions: ['kms:DescribeKey', 'kms:GetPublicKey', 'kms:Sign', 'kms:GenerateDataKey'], resources: [KEY] },
+    { actions: ['kms:DescribeKey', 'kms:GetPublicKey', 'kms:Sign', 'kms:GenerateDataKey'], resources: [KEY], condition: CA_TAGGED },
     { actions: ['secretsmanager:ListSecrets'], resources: ['*'] },
     {
       actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource', 'secretsmanager:UpdateSecret'],
-      resources: [SECRET],
+      resources: CA_SECRETS,
+      condition: CA_TAGGED,
     },
-    { actions: ['s3:GetObject', 's3:PutObject'], resources: ['arn:{partition}:s3:::*/*'] },
+    { actions: ['s3:GetObject', 's3:PutObject'], resources: ['arn:{partition}:s3:::{crlBucket}/*'] },
   ],
   // IP sets (v4 and v6) and the web ACL rule that references them (activities/waf.ts). The List
   // actions have no resource-level permissions: '*'.
@@ -135,6 +145,8 @@ export interface PolicyContext {
   codecKeyId?: string;
   auditSigningKeyId?: string;
   auditBucket?: string;
+  /** The bucket certificates.rotate publishes the CRL to (certificates.crlBucket); omitted: any bucket. */
+  crlBucket?: string;
   /** setSecret targets the rotation engine uses (ROTATION_TARGET_PERMISSIONS), with the secret rotation they belong to. */
   rotationTargets?: readonly (keyof typeof ROTATION_TARGET_PERMISSIONS)[];
 }
@@ -155,7 +167,7 @@ export interface PolicyDocument {
 export type PolicyResult = { ok: true; policy: PolicyDocument } | { ok: false; unknown: string[] };
 
 const fill = (template: string, ctx: PolicyContext) =>
-  template.replaceAll('{partition}', ctx.partition ?? 'aws').replaceAll('{region}', ctx.region).replaceAll('{account}', ctx.account);
+  template.replaceAll('{partition}', ctx.partition ?? 'aws').replaceAll('{region}', ctx.region).replaceAll('{account}', ctx.account).replaceAll('{crlBucket}', ctx.crlBucket ?? '*');
 
 /** A KMS key named in config: ARN as is, a bare key id as its ARN, an alias via kms:ResourceAliases. */
 function keyGrant(keyId: string, actions: string[], ctx: PolicyContext): { grant: PermissionGrant; condition?: PolicyStatement['Condition'] } {
@@ -186,7 +198,7 @@ export function policyFor(actions: Iterable<string>, ctx: PolicyContext): Policy
   const byScope = new Map<string, { actions: Set<string>; resources: string[]; condition?: PolicyStatement['Condition']; purposes: Set<string> }>();
   for (const { grant, purpose, condition: given } of grants) {
     const resources = grant.resources.map((r) => fill(r, ctx)).sort();
-    const condition = given ?? (ctx.requireClientTag && grant.clientTagged ? { Null: { [`aws:ResourceTag/${ctx.clientTag}`]: 'false' } } : undefined);
+    const condition = given ?? grant.condition ?? (ctx.requireClientTag && grant.clientTagged ? { Null: { [`aws:ResourceTag/${ctx.clientTag}`]: 'false' } } : undefined);
     const key = JSON.stringify([resources, condition ?? null]);
     const entry = byScope.get(key) ?? { actions: new Set<string>(), resources, condition, purposes: new Set<string>() };
     grant.actions.forEach((a) => entry.actions.add(a));

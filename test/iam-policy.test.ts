@@ -77,6 +77,25 @@ describe('IAM permission map (pure)', () => {
     expect(JSON.stringify(r.policy)).not.toMatch(/"\*:\*"|"(kms|secretsmanager|iam|apigateway):\*"/);
   });
 
+  it("confines certificates.rotate to bulwark's own CA keys and certificate secrets, by name and by the tag bulwark sets, with or without --require-client-tag", () => {
+    for (const requireClientTag of [false, true]) {
+      const r = policyFor(['certificates.rotate'], { region: 'eu-central-1', account: ACCOUNT, clientTag: 'bulwark:client-id', requireClientTag });
+      if (!r.ok) throw new Error(r.unknown.join());
+      const s = r.policy.Statement;
+      const secrets = s.find((x) => x.Action.includes('secretsmanager:PutSecretValue'))!;
+      expect(secrets.Resource).toEqual([`arn:aws:secretsmanager:eu-central-1:${ACCOUNT}:secret:bulwark/ca/*`, `arn:aws:secretsmanager:eu-central-1:${ACCOUNT}:secret:bulwark/certificates/*`]);
+      expect(secrets.Condition).toEqual({ Null: { 'aws:ResourceTag/bulwark:ca': 'false' } });
+      expect(s.find((x) => x.Action.includes('kms:Sign'))).toMatchObject({ Resource: [`arn:aws:kms:eu-central-1:${ACCOUNT}:key/*`], Condition: { Null: { 'aws:ResourceTag/bulwark:ca': 'false' } } });
+      // Every statement but ListSecrets (no resource-level permissions in IAM) and the CRL upload carries the condition.
+      expect(s.filter((x) => !x.Condition).map((x) => x.Action.join()).sort()).toEqual(['s3:GetObject,s3:PutObject', 'secretsmanager:ListSecrets']);
+      expect(s.find((x) => x.Action.includes('s3:PutObject'))!.Resource).toEqual(['arn:aws:s3:::*/*']);
+    }
+    // With the configured CRL bucket (`--config`), the upload is confined to it.
+    const withBucket = policyFor(['certificates.rotate'], { region: 'eu-central-1', account: ACCOUNT, clientTag: 'bulwark:client-id', crlBucket: 'acme-crl' });
+    if (!withBucket.ok) throw new Error(withBucket.unknown.join());
+    expect(withBucket.policy.Statement.find((x) => x.Action.includes('s3:PutObject'))!.Resource).toEqual(['arn:aws:s3:::acme-crl/*']);
+  });
+
   it.each([
     ['kms:Describe*', 'kms:DescribeKey', true, true],
     ['kms:describekey', 'kms:DescribeKey', true, true],
@@ -278,6 +297,8 @@ describe('the generated policy is enough for every built-in playbook (calls reco
   let contexts: Map<string, RequestContext>;
   let tpp: Awaited<ReturnType<typeof createTppClient>>;
   let signingSecretArn: string;
+  /** The secret stored under key-exposure's KMS key (no client tag), re-encrypted by its run. */
+  let underKeySecretArn: string;
   /** An API key and a secret of a client that nobody tagged: a deployment with --require-client-tag must not be able to touch them. */
   let untagged: { apiKeyId: string; secretArn: string };
   const contextOf = (c: Call): RequestContext => contexts.get(c.resource) ?? {};
@@ -350,7 +371,7 @@ describe('the generated policy is enough for every built-in playbook (calls reco
     // key-exposure: KMS key rotated on demand, a signing secret rotated, and a secret stored under the key re-encrypted.
     const keyId = (await admin.kms.send(new CreateKeyCommand({ Description: 'iam policy test' }))).KeyMetadata!.KeyId!;
     const signing = await admin.sm.send(new CreateSecretCommand({ Name: uniqueId('signing'), SecretString: JSON.stringify({ key: 'k'.repeat(32) }) }));
-    await admin.sm.send(new CreateSecretCommand({ Name: uniqueId('under-key'), KmsKeyId: keyId, SecretString: JSON.stringify({ password: 'p'.repeat(24) }) }));
+    underKeySecretArn = (await admin.sm.send(new CreateSecretCommand({ Name: uniqueId('under-key'), KmsKeyId: keyId, SecretString: JSON.stringify({ password: 'p'.repeat(24) }) }))).ARN!;
     signingSecretArn = signing.ARN!;
     runs.push(open(alertFor({ kmsKeyId: keyId, secretId: signing.ARN! }, { type: 'key.exposed' })).then(done));
 
@@ -491,12 +512,40 @@ describe('the generated policy is enough for every built-in playbook (calls reco
       // key-exposure rotates a signing secret that is not a client's: under --require-client-tag its
       // rotation cannot finish (AWSCURRENT cannot move) unless the secret is tagged.
       expect(deniedOn).toContain(`secretsmanager:UpdateSecretVersionStage ${signingSecretArn}`);
-      // Known limit of the generated policy (reported, not fixed here): secrets.reencrypt and
-      // certificates.rotate grant Describe/Get/PutSecretValue on every secret without a condition,
-      // so with those playbooks in the set the tag only confines UpdateSecretVersionStage.
-      const put = authorize(p, { action: 'secretsmanager:PutSecretValue', resource: untagged.secretArn, context: {} });
-      expect(put.allowed && p.Statement.find((s) => s.Sid === put.statement)?.Condition).toBeUndefined();
+      // No grant writes an untagged secret: secrets.reencrypt is tag-confined too, so the secret
+      // key-exposure re-encrypts (untagged here) is denied as well, and certificates.rotate covers
+      // only the CA's own secrets. Reading stays open through one grant (a known limit): the
+      // webhook token of oauth.revokeClient is a secret named in the playbook, tagged or not.
+      for (const action of ['secretsmanager:PutSecretValue', 'secretsmanager:UpdateSecret', 'secretsmanager:UpdateSecretVersionStage']) {
+        expect(authorize(p, { action, resource: untagged.secretArn, context: {} }).allowed, action).toBe(false);
+      }
+      const read = authorize(p, { action: 'secretsmanager:GetSecretValue', resource: untagged.secretArn, context: {} });
+      expect(read.allowed && p.Statement.find((s) => s.Sid === read.statement)?.Action).toEqual(['secretsmanager:GetSecretValue']);
+      expect(deniedOn).toContain(`secretsmanager:PutSecretValue ${underKeySecretArn}`);
     });
+  });
+
+  it("certificates.rotate's policy covers exactly bulwark's CA keys and certificate secrets: the re-issue passes, other secrets and untagged look-alikes do not", async () => {
+    const r = policyFor(['certificates.rotate'], { region: h.config.aws.region, account: ACCOUNT, clientTag: h.config.aws.clientTag });
+    if (!r.ok) throw new Error(r.unknown.join());
+    const p = r.policy;
+    // The calls of the certificate-compromise run: on resources carrying the CA tag (read from moto).
+    const caCalls = calls.filter((c) => contextOf(c)['aws:ResourceTag/bulwark:ca'] !== undefined);
+    expect(new Set(caCalls.map((c) => c.action))).toEqual(new Set(['kms:GetPublicKey', 'kms:Sign', 'kms:GenerateDataKey', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource', 'secretsmanager:UpdateSecret']));
+    expect(caCalls.filter((c) => !authorize(p, { ...c, context: contextOf(c) }).allowed)).toEqual([]);
+    // A client's secret, an untagged secret and a key-exposure KMS key: not by this policy.
+    for (const resource of [tpp.secretArn, untagged.secretArn, signingSecretArn]) {
+      for (const action of ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue']) expect(authorize(p, { action, resource, context: contexts.get(resource) ?? {} }).allowed, `${action} on ${resource}`).toBe(false);
+    }
+    const otherKey = calls.find((c) => c.action === 'kms:RotateKeyOnDemand')!.resource;
+    expect(authorize(p, { action: 'kms:DescribeKey', resource: otherKey, context: contextOf({ resource: otherKey } as (typeof calls)[number]) }).allowed).toBe(false);
+    // A secret under the certificates' name that bulwark did not create (no CA tag): the name alone does not let it through.
+    const impostor = (await admin.sm.send(new CreateSecretCommand({ Name: `bulwark/certificates/${uniqueId('impostor')}`, SecretString: JSON.stringify({ note: 'not a bundle' }) }))).ARN!;
+    const context = (await requestContexts(admin, [impostor])).get(impostor)!;
+    expect(allows(p, 'secretsmanager:PutSecretValue', impostor)).toBe(true);
+    const v = authorize(p, { action: 'secretsmanager:PutSecretValue', resource: impostor, context });
+    expect(v.allowed).toBe(false);
+    if (!v.allowed) expect(v.reason).toContain('Null aws:ResourceTag/bulwark:ca: must be present, is absent');
   });
 
   it('kms:ResourceAliases conditions are judged on the aliases KMS reports for the key', () => {

@@ -25,7 +25,7 @@ export function registerIamCommands(program: Command): void {
     .description('print the minimal IAM policy (JSON) for the actions the playbooks use, scoped to the configured region and the account')
     .option('--playbooks <dir>', 'playbook directory or file (env BULWARK_PLAYBOOKS_DIR, default the shipped playbooks)')
     .option('--account <id>', '12-digit AWS account id for resource ARNs (env BULWARK_AWS_ACCOUNT_ID, default *)', process.env.BULWARK_AWS_ACCOUNT_ID ?? '*')
-    .option('--config', 'also grant what the configuration enables: payload codec key, audit signing key, audit S3 bucket')
+    .option('--config', 'also grant what the configuration enables (payload codec key, audit signing key, audit S3 bucket) and confine the CRL upload to certificates.crlBucket')
     .option('--require-client-tag', 'confine API key and secret changes to resources tagged with the client tag (aws:ResourceTag)')
     .option('--out <file>', 'write the policy to this file instead of stdout')
     .option('--rotation-target <kind>', `also grant what a rotation setSecret target calls (${Object.keys(ROTATION_TARGET_PERMISSIONS).join(' | ')}; repeatable)`, (v: string, prev: string[] = []) => [...prev, v])
@@ -49,7 +49,7 @@ export function registerIamCommands(program: Command): void {
         clientTag: config.aws.clientTag,
         requireClientTag: o.requireClientTag,
         rotationTargets: o.rotationTarget as (keyof typeof ROTATION_TARGET_PERMISSIONS)[] | undefined,
-        ...(o.config ? { codecKeyId: config.codec.enabled ? config.codec.kmsKeyId : undefined, auditSigningKeyId: config.audit.signingKeyId, auditBucket: config.audit.s3Bucket } : {}),
+        ...(o.config ? { codecKeyId: config.codec.enabled ? config.codec.kmsKeyId : undefined, auditSigningKeyId: config.audit.signingKeyId, auditBucket: config.audit.s3Bucket, crlBucket: config.certificates.crlBucket } : {}),
       });
       if (!result.ok) throw new CliError(`no IAM permissions are declared for action(s) ${result.unknown.join(', ')} (domain/iam-policy.ts); known: ${Object.keys(ACTION_PERMISSIONS).join(', ')}`);
       const text = `${JSON.stringify(result.policy, null, 2)}\n`;
