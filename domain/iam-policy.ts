@@ -79,8 +79,8 @@ export const ACTION_PERMISSIONS: Readonly<Record<string, readonly PermissionGran
       actions: ['cognito-idp:DescribeUserPoolClient', 'cognito-idp:ListUserPoolClients', 'cognito-idp:CreateUserPoolClient', 'cognito-idp:UpdateUserPoolClient', 'cognito-idp:DeleteUserPoolClient'],
       resources: [USER_POOL],
     },
-    // The webhook provider reads its bearer token from Secrets Manager.
-    { actions: ['secretsmanager:GetSecretValue'], resources: [SECRET] },
+    // The webhook provider needs no AWS permission: a playbook step sends no bearer token (the
+    // activity's optional `authorizationRef` is not reachable from a playbook).
   ],
   'notify.operators': [],
   wait: [],
