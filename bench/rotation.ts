@@ -12,7 +12,6 @@
  * Prints a table on stderr and one JSON line on stdout.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -22,13 +21,12 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import type { Client } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
 import { createAwsClients } from '../activities/clients.js';
 import { rotateMany } from '../cli/commands/rotate.js';
 import { plainTable } from '../cli/render.js';
 import type { FloorActivities } from './baseline-workflow.js';
-import { benchServers, benchWorker, runIfMain } from './servers.js';
-import { loadConfig, temporalConnectionOptions, type Config } from '../temporal.config.js';
+import { baselineWorker, benchServers, benchWorker, runIfMain } from './servers.js';
+import { loadConfig, type Config } from '../temporal.config.js';
 
 export interface RotationBenchOptions {
   n?: number;
@@ -89,24 +87,19 @@ async function makeSecrets(sm: SecretsManagerClient, prefix: string, n: number):
 }
 
 /**
- * The floor's side: a worker on its own task queue whose workflows are bench/baseline-workflow.ts
- * and whose one activity is `plainRotation`; rotates `arns` at `concurrency`, start + result per
- * secret like `rotateMany`. Returns the failures.
+ * The floor's side: a baseline worker on its own task queue whose one activity is `plainRotation`;
+ * rotates `arns` at `concurrency`, start + result per secret like `rotateMany`. Returns the failures.
  */
 async function floorRotations(config: Config, sm: SecretsManagerClient, arns: string[], concurrency: number, client: Client): Promise<number> {
   const taskQueue = `bench-rotation-floor-${randomUUID()}`;
-  const connection = await NativeConnection.connect(await temporalConnectionOptions(config));
   const activities: FloorActivities = { plainRotation: (arn) => plainRotation(sm, arn) };
-  const worker = await Worker.create({ connection, taskQueue, workflowsPath: fileURLToPath(new URL('./baseline-workflow.ts', import.meta.url)), activities });
-  const running = worker.run();
+  const worker = await baselineWorker(config, taskQueue, activities);
   try {
     return await pool(arns, concurrency, async (arn) => {
       await client.workflow.execute('baselineRotateSecret', { taskQueue, workflowId: `bench-floor-${arn}`, args: [arn] });
     });
   } finally {
-    worker.shutdown();
-    await running;
-    await connection.close();
+    await worker.stop();
   }
 }
 

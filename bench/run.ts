@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CreateApiKeyCommand, GetApiKeyCommand, GetApiKeysCommand } from '@aws-sdk/client-api-gateway';
-import { Worker } from '@temporalio/worker';
 import { createAwsClients } from '../activities/clients.js';
 import { createActivities } from '../activities/index.js';
 import { startIntake } from '../intake/app.js';
@@ -24,6 +23,7 @@ import { createBulwarkWorker } from '../worker/worker.js';
 import { stateQuery } from '../workflows/definitions.js';
 import { baselineDisableKey, hitsQuery } from './baseline-workflow.js';
 import { runPureBenchmarks, type Row } from './pure.js';
+import { baselineWorker } from './servers.js';
 import { runRotationBench } from './rotation.js';
 import { runSlackBench } from './slack.js';
 import { runInventoryBench } from './inventory.js';
@@ -63,13 +63,9 @@ const aws = createAwsClients(config.aws);
 const client = await connectClient(config);
 const secret = randomBytes(24).toString('hex');
 const { worker } = await createBulwarkWorker({ config, clients: aws });
-const baselineWorker = await Worker.create({
-  connection: (await createBulwarkWorker({ config, clients: aws })).connection,
-  taskQueue: 'bench-baseline',
-  workflowsPath: fileURLToPath(new URL('./baseline-workflow.ts', import.meta.url)),
-  activities: createActivities(aws, config),
-});
-const runs = [worker.run(), baselineWorker.run()];
+// The bare workflows beside bulwark's: the same activity code, a worker and connection of their own.
+const baseline = await baselineWorker(config, 'bench-baseline', createActivities(aws, config));
+const running = worker.run();
 const intake = await startIntake({ config, client, logger: createLogger('silent'), webhookSecret: secret });
 
 async function makeKeys(count: number, prefix: string): Promise<string[]> {
@@ -251,8 +247,8 @@ writeFileSync(join(resultsDir, 'latest.json'), JSON.stringify(result, null, 2));
 
 await intake.close();
 worker.shutdown();
-baselineWorker.shutdown();
-await Promise.all(runs);
+await running;
+await baseline.stop();
 await client.connection.close();
 await temporal.stop();
 await moto.stop();

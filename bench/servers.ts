@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import type { AwsClients } from '../activities/clients.js';
 import { freePort, startMoto, startTemporal, type RunningServer } from '../devstack/servers.js';
 import { connectClient } from '../intake/temporal-client.js';
-import type { Config } from '../temporal.config.js';
+import { temporalConnectionOptions, type Config } from '../temporal.config.js';
 import { createBulwarkWorker } from '../worker/worker.js';
 
 export interface BenchServers {
@@ -56,6 +57,23 @@ export async function benchWorker(config: Config, clients?: AwsClients): Promise
       worker.shutdown();
       await running;
       await client.connection.close();
+    },
+  };
+}
+
+/**
+ * A running worker for the bare baseline workflows (bench/baseline-workflow.ts) on `taskQueue`,
+ * with `activities`; `stop()` shuts it down and closes its connection.
+ */
+export async function baselineWorker(config: Config, taskQueue: string, activities: object): Promise<{ stop(): Promise<void> }> {
+  const connection = await NativeConnection.connect(await temporalConnectionOptions(config));
+  const worker = await Worker.create({ connection, taskQueue, workflowsPath: fileURLToPath(new URL('./baseline-workflow.ts', import.meta.url)), activities });
+  const running = worker.run();
+  return {
+    async stop() {
+      worker.shutdown();
+      await running;
+      await connection.close();
     },
   };
 }
