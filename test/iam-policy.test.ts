@@ -535,7 +535,7 @@ describe('the generated policy is enough for every built-in playbook (calls reco
       for (const action of ['secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue']) expect(authorize(p, { action, resource, context: contexts.get(resource) ?? {} }).allowed, `${action} on ${resource}`).toBe(false);
     }
     const otherKey = calls.find((c) => c.action === 'kms:RotateKeyOnDemand')!.resource;
-    expect(authorize(p, { action: 'kms:DescribeKey', resource: otherKey, context: contextOf({ resource: otherKey } as (typeof calls)[number]) }).allowed).toBe(false);
+    expect(authorize(p, { action: 'kms:DescribeKey', resource: otherKey, context: contexts.get(otherKey) ?? {} }).allowed).toBe(false);
     // A secret under the certificates' name that bulwark did not create (no CA tag): the name alone does not let it through.
     const impostor = (await admin.sm.send(new CreateSecretCommand({ Name: `bulwark/certificates/${uniqueId('impostor')}`, SecretString: JSON.stringify({ note: 'not a bundle' }) }))).ARN!;
     const context = (await requestContexts(admin, [impostor])).get(impostor)!;
